@@ -1,0 +1,1 @@
+"""Allegation Tracker: event-sourced allegations with provenance, audit and protection."""

@@ -1,0 +1,100 @@
+"""The audit log's write path and readers: one Merkle leaf per stored event, same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from tracker.audit import merkle
+from tracker.persistence.db import Cursor
+
+
+def recorded_at_of(state: bytes) -> str:
+    """The event's `timestamp` exactly as stored in its payload (ISO 8601, UTC)."""
+    value = json.loads(state)["timestamp"]
+    return str(value["_data_"] if isinstance(value, dict) else value)
+
+
+def canonical_bytes(
+    position: int, allegation_id: str, version: int, topic: str, recorded_at: str,
+    payload_sha256: bytes,
+) -> bytes:
+    """The bytes a leaf commits to (documented in the README; never plaintext personal data)."""
+    fields = [position, allegation_id, version, topic, recorded_at, merkle.b64(payload_sha256)]
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def leaf_for(position: int, stored: StoredEvent | Any) -> tuple[bytes, bytes, str]:
+    """(payload SHA-256, leaf hash, recorded_at) of a stored record at `position`."""
+    payload = hashlib.sha256(stored.state).digest()
+    recorded_at = recorded_at_of(stored.state)
+    data = canonical_bytes(
+        position, str(stored.originator_id), stored.originator_version, stored.topic,
+        recorded_at, payload,
+    )
+    return payload, merkle.leaf_hash(data), recorded_at
+
+
+class NodeStore:
+    """Reads tree nodes (level 0: leaves) through one cursor, remembering what it wrote."""
+
+    def __init__(self, cur: Cursor) -> None:
+        self.cur = cur
+        self.fresh: dict[tuple[int, int], bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes:
+        """The hash of the perfect subtree (level, index)."""
+        key = (level, index)
+        if key in self.fresh:
+            return self.fresh[key]
+        if level == 0:
+            value = self.cur.scalar("SELECT leaf_hash FROM audit_leaves WHERE position = ?",
+                                    (index,))
+        else:
+            value = self.cur.scalar(
+                "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index))
+        if value is None:
+            raise LookupError(f"tree node ({level}, {index}) is missing")
+        return bytes(value)
+
+
+def tree_size(cur: Cursor) -> int:
+    """The number of leaves committed (positions are 0 .. size-1)."""
+    value = cur.scalar("SELECT MAX(position) FROM audit_leaves")
+    return 0 if value is None else int(value) + 1
+
+
+def append_leaves(
+    cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
+) -> list[int]:
+    """Write the leaves and completed nodes of newly inserted events; returns their positions.
+
+    Runs inside the event store's insert transaction, after the insert took the write lock,
+    so positions are contiguous and follow commit order.
+    """
+    position = tree_size(cur)
+    nodes = NodeStore(cur)
+    leaf_rows: list[tuple[Any, ...]] = []
+    node_rows: list[tuple[int, int, bytes]] = []
+    positions: list[int] = []
+    for stored, nid in zip(stored_events, notification_ids, strict=True):
+        payload, leaf, recorded_at = leaf_for(position, stored)
+        leaf_rows.append((position, nid, str(stored.originator_id), stored.originator_version,
+                          stored.topic, recorded_at, payload, leaf))
+        nodes.fresh[(0, position)] = leaf
+        for level, index, value in merkle.nodes_completed_by_append(position, nodes.get, leaf):
+            nodes.fresh[(level, index)] = value
+            node_rows.append((level, index, value))
+        positions.append(position)
+        position += 1
+    cur.executemany(
+        "INSERT INTO audit_leaves (position, notification_id, allegation_id, version, topic,"
+        " recorded_at, payload_sha256, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        leaf_rows,
+    )
+    cur.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)", node_rows)
+    return positions

@@ -1,0 +1,47 @@
+"""The composition root: build every service from one explicit configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracker.application import AllegationTracker
+from tracker.config import Config
+from tracker.persistence import schema
+from tracker.persistence.db import schema_lock
+from tracker.protection.keys import MasterKey
+from tracker.protection.keystore import KeyStore, database_has_keys
+from tracker.users import Users
+
+# Extra DDL that other parts of the tracker register (views, notifications, ...).
+EXTRA_DDL: list[str] = []
+
+
+@dataclass
+class Tracker:
+    """Everything a process needs, built once per process (after fork)."""
+
+    config: Config
+    app: AllegationTracker
+    users: Users
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.app.close()
+
+
+def build(config: Config) -> Tracker:
+    """Build the services, creating the schema and the master key on first run."""
+    app = AllegationTracker(config.eventsourcing_env(), master=None)  # type: ignore[arg-type]
+    with schema_lock(app.db):
+        app.recorder.create_table()
+        if app.snapshots is not None:
+            app.snapshots.recorder.create_table()
+        with app.db.tx() as cur:
+            schema.create(cur)
+            for ddl in EXTRA_DDL:
+                schema.create(cur, ddl)
+    master = MasterKey.load(config.master_key, config.data_dir / "master.key",
+                            create=not database_has_keys(app.db))
+    app.keys = KeyStore(app.db, master)
+    app.keys.check_master_key()
+    return Tracker(config=config, app=app, users=Users(app.db))

@@ -1,0 +1,1 @@
+"""The domain: the Allegation aggregate, its values and its errors."""

@@ -1,0 +1,41 @@
+"""What a save carries into the event store's transaction besides the events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tracker.audit.log import append_leaves
+from tracker.persistence.db import Cursor
+
+
+@dataclass
+class WriteContext:
+    """Keys to store or destroy with the events; filled in with the events' log positions."""
+
+    new_keys: dict[str, bytes] = field(default_factory=dict)
+    erase_keys: dict[str, str] = field(default_factory=dict)
+    positions: list[int] = field(default_factory=list)
+
+
+def in_transaction(cur: Cursor, stored_events: list, ids: list[int],
+                   write: WriteContext | None) -> None:  # type: ignore[type-arg]
+    """Everything that must commit atomically with the events."""
+    positions = append_leaves(cur, stored_events, ids)
+    if write is None:
+        return
+    write.positions = positions
+    now = datetime.now(UTC).isoformat()
+    cur.executemany(
+        "INSERT INTO data_keys (allegation_id, wrapped, created_at) VALUES (?, ?, ?)",
+        [(aid, wrapped, now) for aid, wrapped in write.new_keys.items()],
+    )
+    if write.erase_keys and cur.dialect == "sqlite":
+        # Overwrite the freed bytes instead of leaving the key in free pages.
+        cur.execute("PRAGMA secure_delete = ON")
+    for aid, reason in write.erase_keys.items():
+        cur.execute(
+            "UPDATE data_keys SET wrapped = NULL, erased_at = ?, erase_reason = ?"
+            " WHERE allegation_id = ?",
+            (now, reason, aid),
+        )

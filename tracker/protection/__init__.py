@@ -1,0 +1,1 @@
+"""Protection of people: sealed personal data, per-allegation keys, redaction."""
