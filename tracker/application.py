@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -279,7 +279,7 @@ class AllegationTracker(Application[UUID]):
         return int(value)
 
     def _version_as_of(self, a: Allegation, as_of: datetime) -> int:
-        moment = as_of.isoformat()
+        moment = as_of.astimezone(UTC).isoformat()
         with self.db.read() as cur:
             value = cur.scalar("SELECT MAX(version) FROM audit_leaves WHERE allegation_id = ?"
                                " AND recorded_at <= ?", (str(a.id), moment))

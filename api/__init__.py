@@ -1,0 +1,128 @@
+"""The HTTP API: a Flask app factory over the tracker's application service."""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, Response, request, send_from_directory
+from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Api
+from werkzeug.exceptions import BadRequest
+
+from tracker import config as tracker_config
+from tracker.bootstrap import Tracker, build
+
+MAX_JSON_DEPTH = 32
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "geolocation=(), camera=(), microphone=()",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "frame-ancestors 'none'; form-action 'self'",
+}
+# The vendored Swagger UI page starts itself with an inline script.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+            "'unsafe-inline'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'")
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((x, d + 1) for x in item.values())
+        elif isinstance(item, list):
+            stack.extend((x, d + 1) for x in item)
+    return deepest
+
+
+class GuardedJSON(DefaultJSONProvider):
+    """JSON bodies: malformed or too deeply nested ones are a 400, never a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = _json.loads(s, **kwargs)
+        except RecursionError:
+            raise BadRequest("The JSON body is nested too deeply.") from None
+        except ValueError as e:
+            raise BadRequest(f"The body is not valid JSON: {e}.") from None
+        if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+        return value
+
+
+def create_app(config: tracker_config.Config | None = None,
+               services: Tracker | None = None) -> Flask:
+    """Build the Flask app; builds the tracker services unless given (tests share them)."""
+    from api import auth, errors
+    from api.blueprints import allegations, health, users
+
+    cfg = config or (services.config if services else tracker_config.from_env())
+    app = Flask(__name__)
+    app.json = GuardedJSON(app)
+    app.config.update(
+        MAX_CONTENT_LENGTH=cfg.max_body_bytes,
+        API_TITLE="Allegation Tracker",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/static/swagger-ui/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Record, review and audit allegations of human-rights "
+                                    "violations. Authenticate with `Authorization: Bearer`."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    app.extensions["tracker"] = services or build(cfg)
+    api = Api(app)
+    errors.init_app(app)
+    health.init_app(app)
+    auth.init_app(app)
+    api.register_blueprint(allegations.bp)
+    api.register_blueprint(users.bp)
+    app.register_blueprint(health.bp)
+
+    @app.route("/static/swagger-ui/<path:name>")
+    def swagger_assets(name: str) -> Response:
+        """Vendored Swagger UI assets (no CDN)."""
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, name)
+
+    @app.before_request
+    def _json_only() -> None:
+        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
+            if request.content_length and request.content_length > cfg.max_body_bytes:
+                from werkzeug.exceptions import RequestEntityTooLarge
+
+                raise RequestEntityTooLarge()
+            if not request.is_json:
+                from werkzeug.exceptions import UnsupportedMediaType
+
+                raise UnsupportedMediaType()
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        if request.path == "/docs" or request.path.startswith("/static/swagger-ui/"):
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        response.headers["Cache-Control"] = response.headers.get("Cache-Control", "no-store")
+        from api.context import request_id
+
+        response.headers["X-Request-Id"] = request_id()
+        return response
+
+    return app

@@ -1,0 +1,47 @@
+"""Bearer-token authentication for /v1, before any view runs."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from api.context import tracker
+from tracker.domain.errors import AuthenticationError
+
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/static/")
+
+
+def authenticate() -> None:
+    """Set g.actor from the Authorization header, or refuse with 401."""
+    if not request.path.startswith("/v1/"):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        _failed()
+        raise AuthenticationError(
+            "Missing or malformed Authorization header: send 'Authorization: Bearer <token>'. "
+            "An admin creates tokens with `tracker users add`.")
+    who = tracker().users.authenticate(token.strip())
+    if who is None:
+        _failed()
+        raise AuthenticationError("This token is not valid (unknown or revoked). "
+                                  "Ask an admin for a new one.")
+    g.actor = who
+
+
+def _failed() -> None:
+    limiter = tracker_limits()
+    if limiter is not None:
+        limiter.auth_failed(request.remote_addr or "unknown")
+
+
+def tracker_limits():  # type: ignore[no-untyped-def]
+    """The rate limiter, when configured."""
+    from flask import current_app
+
+    return current_app.extensions.get("tracker.limits")
+
+
+def init_app(app: Flask) -> None:
+    """Install the hook."""
+    app.before_request(authenticate)

@@ -1,0 +1,1 @@
+"""Marshmallow schemas at the edge: input schemas apart from output schemas."""
