@@ -66,6 +66,8 @@ def create_app(config: tracker_config.Config | None = None,
                services: Tracker | None = None) -> Flask:
     """Build the Flask app; builds the tracker services unless given (tests share them)."""
     from api import auth, errors
+    from api.openapi import ProblemResponses
+    from api.schemas.outputs import ProblemOut
     from api.blueprints import allegations, health, users
 
     cfg = config or (services.config if services else tracker_config.from_env())
@@ -88,7 +90,8 @@ def create_app(config: tracker_config.Config | None = None,
         },
     )
     app.extensions["tracker"] = services or build(cfg)
-    api = Api(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
+    api.spec.components.schema("Problem", schema=ProblemOut)
     errors.init_app(app)
     health.init_app(app)
     auth.init_app(app)
@@ -103,6 +106,8 @@ def create_app(config: tracker_config.Config | None = None,
 
     @app.before_request
     def _json_only() -> None:
+        if request.routing_exception is not None:
+            return  # 404/405 first
         if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
             if request.content_length and request.content_length > cfg.max_body_bytes:
                 from werkzeug.exceptions import RequestEntityTooLarge

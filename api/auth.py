@@ -12,8 +12,8 @@ PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", 
 
 def authenticate() -> None:
     """Set g.actor from the Authorization header, or refuse with 401."""
-    if not request.path.startswith("/v1/"):
-        return
+    if not request.path.startswith("/v1/") or request.routing_exception is not None:
+        return  # public, or an unknown route or method (404/405 say so)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

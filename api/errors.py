@@ -122,6 +122,9 @@ def http_error(error: HTTPException) -> Response:
     elif status == 400:
         detail = "The request is malformed (for a body: not valid JSON). Correct it and retry."
     response = problem(status, error.name, detail, **extra)
+    for key, value in error.get_headers():
+        if key.lower() in ("allow", "retry-after"):
+            response.headers[key] = value
     for key, value in (data.get("headers") or {}).items():
         response.headers[key] = value
     return response

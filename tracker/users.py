@@ -102,7 +102,7 @@ class Users:
         with self.db.tx() as cur:
             cur.execute("UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL"
                         " AND (id = ? OR user_id = ?)", (now, user_or_token_id, user_or_token_id))
-            count = int(cur.raw.rowcount)
+            count = cur.rowcount
         if count == 0:
             raise NotFoundError(f"No active token or user with id {user_or_token_id!r}.")
         return count

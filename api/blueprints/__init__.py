@@ -1,1 +1,26 @@
-"""One blueprint per resource."""
+"""One blueprint per resource, all parsing JSON through the app's guarded JSON provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_smorest
+from webargs.core import is_json, missing
+from webargs.flaskparser import FlaskParser
+
+
+class GuardedParser(FlaskParser):
+    """Parse bodies with `request.get_json()`: malformed or too deep JSON is a 400, never a 500."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not (req.mimetype and is_json(req.mimetype)):
+            return missing
+        return req.get_json()
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with the guarded parser."""
+
+    ARGUMENTS_PARSER = GuardedParser()
+
+

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, jsonify, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from api.blueprints import Blueprint
 
 from api import context as ctx
 from api.schemas import inputs as i

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
-from flask_smorest import Blueprint
+from api.blueprints import Blueprint
 
 from api import context as ctx
 from api.schemas import inputs as i

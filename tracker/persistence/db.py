@@ -40,6 +40,11 @@ class Cursor:
         """All remaining rows."""
         return [_as_dict(r) for r in self.raw.fetchall()]
 
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the last statement."""
+        return int(getattr(self.raw, "sqlite_cursor", self.raw).rowcount)
+
     def scalar(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
         """The first column of the first row, or None."""
         row = self.execute(sql, params).raw.fetchone()
