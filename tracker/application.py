@@ -52,7 +52,8 @@ class AllegationTracker(Application[UUID]):
     def __init__(self, env: Mapping[str, str], master: MasterKey | None) -> None:
         super().__init__(env)
         dialect = "postgres" if "postgres" in self.env.get("PERSISTENCE_MODULE", "") else "sqlite"
-        self.db = Database(self.recorder.datastore, dialect)  # type: ignore[attr-defined]
+        self.db = Database(self.recorder.datastore, dialect,  # type: ignore[attr-defined]
+                           self.recorder.events_table_name)  # type: ignore[attr-defined]
         self.keys = KeyStore(self.db, master)  # type: ignore[arg-type]  # set by bootstrap
 
     def construct_env(self, name: str, env: Any = None) -> Environment:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracker.application import AllegationTracker
+from tracker.audit.heads import Signer, TreeHeads
 from tracker.config import Config
 from tracker.persistence import schema
 from tracker.persistence.db import schema_lock
@@ -23,6 +24,7 @@ class Tracker:
     config: Config
     app: AllegationTracker
     users: Users
+    heads: TreeHeads
 
     def close(self) -> None:
         """Release database connections."""
@@ -44,4 +46,6 @@ def build(config: Config) -> Tracker:
                             create=not database_has_keys(app.db))
     app.keys = KeyStore(app.db, master)
     app.keys.check_master_key()
-    return Tracker(config=config, app=app, users=Users(app.db))
+    signer = Signer.load(config.signing_key_path or config.data_dir / "signing.key")
+    heads = TreeHeads(app.db, signer, config.log_origin)
+    return Tracker(config=config, app=app, users=Users(app.db), heads=heads)

@@ -40,7 +40,7 @@ def leaf_for(position: int, stored: StoredEvent | Any) -> tuple[bytes, bytes, st
 
 
 class NodeStore:
-    """Reads tree nodes (level 0: leaves) through one cursor, remembering what it wrote."""
+    """Reads tree nodes (level 0: the leaves' own copy) through one cursor, and what it wrote."""
 
     def __init__(self, cur: Cursor) -> None:
         self.cur = cur
@@ -51,12 +51,8 @@ class NodeStore:
         key = (level, index)
         if key in self.fresh:
             return self.fresh[key]
-        if level == 0:
-            value = self.cur.scalar("SELECT leaf_hash FROM audit_leaves WHERE position = ?",
-                                    (index,))
-        else:
-            value = self.cur.scalar(
-                "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index))
+        value = self.cur.scalar(
+            "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index))
         if value is None:
             raise LookupError(f"tree node ({level}, {index}) is missing")
         return bytes(value)
@@ -86,6 +82,9 @@ def append_leaves(
         leaf_rows.append((position, nid, str(stored.originator_id), stored.originator_version,
                           stored.topic, recorded_at, payload, leaf))
         nodes.fresh[(0, position)] = leaf
+        # The tree keeps its own copy of each leaf (level 0): a leaf hash rewritten in
+        # audit_leaves to match an altered record is then caught at its exact position.
+        node_rows.append((0, position, leaf))
         for level, index, value in merkle.nodes_completed_by_append(position, nodes.get, leaf):
             nodes.fresh[(level, index)] = value
             node_rows.append((level, index, value))

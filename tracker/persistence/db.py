@@ -62,9 +62,13 @@ def _as_dict(row: Any) -> dict[str, Any]:
 class Database:
     """Transactions on the event store's own datastore (SQLite file or PostgreSQL)."""
 
-    def __init__(self, datastore: Any, dialect: Dialect) -> None:
+    def __init__(self, datastore: Any, dialect: Dialect, events_table: str = "stored_events"
+                 ) -> None:
         self.datastore = datastore
         self.dialect: Dialect = dialect
+        # The event store's table and the column that is its notification id.
+        self.events_table = events_table
+        self.events_id = "rowid" if dialect == "sqlite" else "notification_id"
 
     @contextmanager
     def tx(self, *, commit: bool = True) -> Iterator[Cursor]:

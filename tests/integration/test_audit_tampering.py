@@ -1,0 +1,214 @@
+"""Tampering with the stored log by plain SQL is detected, naming the right position."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracker.audit.verify import verify
+from tests.conftest import REPORT
+
+
+def _fill(services, n: int = 6) -> None:
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    reviewer, _ = services.users.add("R", "reviewer", "un")
+    ids = []
+    for i in range(n // 2):
+        ids.append(services.app.submit(monitor, REPORT, f"r{i}").state["id"])
+    for i, aid in enumerate(ids):
+        services.app.change_status(reviewer, aid, "under_review", "triage", None, f"s{i}")
+
+
+def _verify(services):
+    return verify(services.app.db, services.heads.signer.public, services.heads.all())
+
+
+def _sql(services, statement: str, params=()):
+    with services.app.db.tx() as cur:
+        cur.execute(statement, params)
+
+
+def _events(services) -> tuple[str, str]:
+    return services.app.db.events_table, services.app.db.events_id
+
+
+def _forge(services, nid: int, old: str, new: str) -> None:
+    """Rewrite text inside a stored record's payload, as an attacker with SQL access would."""
+    table, key = _events(services)
+    if services.app.db.dialect == "sqlite":
+        expr = "CAST(REPLACE(CAST(state AS TEXT), ?, ?) AS BLOB)"
+    else:
+        expr = "convert_to(replace(convert_from(state, 'UTF8'), ?, ?), 'UTF8')"
+    _sql(services, f"UPDATE {table} SET state = {expr} WHERE {key} = ?", (old, new, nid))
+
+
+def _stored(services, nid: int):
+    from types import SimpleNamespace
+    from uuid import UUID
+
+    table, key = _events(services)
+    with services.app.db.read() as cur:
+        row = cur.execute(f"SELECT originator_id, originator_version, topic, state FROM {table}"
+                          f" WHERE {key} = ?", (nid,)).fetchone()
+    return SimpleNamespace(originator_id=str(UUID(str(row["originator_id"]))),
+                           originator_version=row["originator_version"], topic=row["topic"],
+                           state=bytes(row["state"]))
+
+
+def _nid(services, position: int) -> int:
+    with services.app.db.read() as cur:
+        return int(cur.scalar("SELECT notification_id FROM audit_leaves WHERE position = ?",
+                              (position,)))
+
+
+def test_an_untouched_log_verifies(services):
+    _fill(services)
+    services.heads.issue()
+    outcome = _verify(services)
+    assert outcome.ok, outcome
+    assert outcome.checked == outcome.tree_size == 6
+    assert outcome.heads_checked == 1
+
+
+def test_a_records_data_altered(services):
+    _fill(services)
+    assert b"triage" in _stored(services, _nid(services, 4)).state
+    _forge(services, _nid(services, 4), "triage", "TRIAGE")
+    outcome = _verify(services)
+    assert not outcome.ok
+    assert outcome.first_bad_position == 4
+    assert "altered" in outcome.reason
+
+
+def test_a_record_deleted(services):
+    _fill(services)
+    table, key = _events(services)
+    _sql(services, f"DELETE FROM {table} WHERE {key} = ?", (_nid(services, 2),))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 2)
+    assert "deleted" in outcome.reason
+
+
+def test_a_record_and_its_leaf_deleted(services):
+    _fill(services)
+    table, key = _events(services)
+    nid = _nid(services, 3)
+    _sql(services, f"DELETE FROM {table} WHERE {key} = ?", (nid,))
+    _sql(services, "DELETE FROM audit_leaves WHERE position = 3")
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 3)
+
+
+def test_a_record_inserted_outside_the_log(services):
+    _fill(services)
+    table, _ = _events(services)
+    with services.app.db.read() as cur:
+        row = cur.execute(f"SELECT * FROM {table} ORDER BY originator_version DESC LIMIT 1"
+                          ).fetchone()
+    _sql(services, f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
+                   f" VALUES (?, ?, ?, ?)",
+         (row["originator_id"], 99, row["topic"], row["state"]))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 6)
+    assert "inserted" in outcome.reason
+
+
+def test_two_records_swapped(services):
+    _fill(services)
+    table, key = _events(services)
+    a, b = _nid(services, 1), _nid(services, 2)
+    with services.app.db.read() as cur:
+        sa = cur.scalar(f"SELECT state FROM {table} WHERE {key} = ?", (a,))
+        sb = cur.scalar(f"SELECT state FROM {table} WHERE {key} = ?", (b,))
+    _sql(services, f"UPDATE {table} SET state = ? WHERE {key} = ?", (sb, a))
+    _sql(services, f"UPDATE {table} SET state = ? WHERE {key} = ?", (sa, b))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 1)
+
+
+def test_the_log_truncated_after_a_published_head(services):
+    _fill(services)
+    services.heads.issue()
+    table, key = _events(services)
+    for position in (5, 4):
+        _sql(services, f"DELETE FROM {table} WHERE {key} = ?", (_nid(services, position),))
+        _sql(services, "DELETE FROM audit_leaves WHERE position = ?", (position,))
+    outcome = _verify(services)
+    assert not outcome.ok
+    assert outcome.first_bad_position == 4
+    assert "truncated" in outcome.reason
+
+
+def test_a_leaf_hash_rewritten_to_match_an_altered_record(services):
+    from tracker.audit.log import leaf_for
+
+    _fill(services)
+    nid = _nid(services, 4)
+    _forge(services, nid, "triage", "forged")
+    payload, leaf, _ = leaf_for(4, _stored(services, nid))
+    _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = 4",
+         (payload, leaf))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 4)
+    assert "rewritten" in outcome.reason
+    # An attacker who also rewrites the tree's own copy is caught by the signed head.
+
+
+def test_everything_rewritten_is_still_caught_by_the_signed_head(services):
+    from tracker.audit import merkle
+    from tracker.audit.log import leaf_for
+
+    _fill(services)
+    services.heads.issue()
+    nid = _nid(services, 3)
+    _forge(services, nid, "triage", "forged")
+    payload, leaf, _ = leaf_for(3, _stored(services, nid))
+    _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = 3",
+         (payload, leaf))
+    _sql(services, "UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = 3", (leaf,))
+    # Recompute every interior node so the tree is self-consistent again.
+    with services.app.db.tx() as cur:
+        cur.execute("DELETE FROM merkle_nodes WHERE level > 0")
+        leaves = [bytes(r["hash"]) for r in cur.execute(
+            "SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx").fetchall()]
+        tree = merkle.IncrementalTree()
+        for h in leaves:
+            for level, idx, value in tree.append(h):
+                if level > 0:
+                    cur.execute("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                                (level, idx, value))
+    outcome = _verify(services)
+    assert not outcome.ok
+    assert "signed head" in outcome.reason
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9])
+def test_roots_and_proofs_agree_with_a_recomputation(services, n):
+    from tracker.audit import entries, merkle
+
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    for i in range(n):
+        services.app.submit(monitor, REPORT, f"r{i}")
+    head = services.heads.issue()
+    assert head["tree_size"] == n
+    root = merkle.unb64(head["root_hash"])
+    for position in range(n):
+        proof = entries.inclusion(services.app, position, n)
+        merkle.verify_inclusion(position, n, merkle.unb64(proof["leaf_hash"]),
+                                [merkle.unb64(h) for h in proof["audit_path"]], root)
+    for old in range(1, n + 1):
+        c = entries.consistency(services.app, old, n)
+        old_root = merkle.root(old, _getter(services))
+        merkle.verify_consistency(old, n, old_root, root,
+                                  [merkle.unb64(h) for h in c["consistency"]])
+
+
+def _getter(services):
+    from tracker.audit.log import NodeStore
+
+    def get(level, index):
+        with services.app.db.read() as cur:
+            return NodeStore(cur).get(level, index)
+
+    return get
+
+
