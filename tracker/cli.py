@@ -149,6 +149,15 @@ def demo(organisation: str) -> None:
                f"submitted by {monitor.name} ({monitor.id}) of {organisation!r}")
 
 
+@main.command()
+def run() -> None:
+    """Start the whole service: API (gunicorn), projector, relay, worker, embedded Redis."""
+    import os
+
+    # A process boundary, not an import: tracker/ stays free of web and queue frameworks.
+    os.execv(sys.executable, [sys.executable, "-m", "workers.supervisor"])
+
+
 def _register_optional() -> None:
     # Commands of other parts register themselves here when present.
     for module in ("tracker.cli_run", "tracker.cli_audit", "tracker.cli_projections"):
