@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask, g, request
 
 from api.context import tracker
@@ -27,6 +29,9 @@ def authenticate() -> None:
         raise AuthenticationError("This token is not valid (unknown or revoked). "
                                   "Ask an admin for a new one.")
     g.actor = who
+    limiter = tracker_limits()
+    if limiter is not None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        limiter.check_write(hashlib.sha256(token.strip().encode()).hexdigest()[:24])
 
 
 def _failed() -> None:

