@@ -48,7 +48,7 @@ class Counters:
         if self.redis is not None:
             try:
                 return int(self.redis.get(key) or 0), left
-            except Exception as e:  # the limit degrades to this process, never to an error
+            except Exception as e:  # noqa: BLE001 - degrade to this process, never to an error
                 log.warning("rate-limit counters unavailable (%s); counting locally",
                             type(e).__name__)
         with self.lock:
@@ -64,7 +64,7 @@ class Counters:
                 pipe.incr(key)
                 pipe.expire(key, seconds + 1)
                 return int(pipe.execute()[0]), left
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - as above
                 log.warning("rate-limit counters unavailable (%s); counting locally",
                             type(e).__name__)
         with self.lock:

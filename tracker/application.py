@@ -25,7 +25,7 @@ from tracker.domain.errors import (
     ValidationError,
 )
 from tracker.domain.values import Actor, Provenance
-from tracker.persistence.db import Database
+from tracker.persistence.db import Database, Dialect
 from tracker.persistence.write import WriteContext
 from tracker.protection.keys import MasterKey, new_data_key
 from tracker.protection.keystore import KeyStore
@@ -51,7 +51,8 @@ class AllegationTracker(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str], master: MasterKey | None) -> None:
         super().__init__(env)
-        dialect = "postgres" if "postgres" in self.env.get("PERSISTENCE_MODULE", "") else "sqlite"
+        dialect: Dialect = ("postgres" if "postgres" in self.env.get("PERSISTENCE_MODULE", "")
+                            else "sqlite")
         self.db = Database(self.recorder.datastore, dialect,  # type: ignore[attr-defined]
                            self.recorder.events_table_name)  # type: ignore[attr-defined]
         self.keys = KeyStore(self.db, master)  # type: ignore[arg-type]  # set by bootstrap
@@ -165,7 +166,7 @@ class AllegationTracker(Application[UUID]):
                 raise NotFoundError(f"Allegation {allegation_id} has versions 1 to "
                                     f"{current.version}; there is no version {version}.")
             if version != current.version:
-                past = self.repository.get(current.id, version=version)
+                past: Allegation = self.repository.get(current.id, version=version)
                 return self._state(past, actor, assignee=current.assignee)
         return self._state(current, actor)
 
@@ -179,6 +180,7 @@ class AllegationTracker(Application[UUID]):
                 "SELECT version, position, leaf_hash FROM audit_leaves WHERE allegation_id = ?",
                 (str(current.id),)).fetchall()}
         out = []
+        event: Any
         for event in self.events.get(current.id):
             leaf = leaves[event.originator_version]
             out.append({
@@ -289,7 +291,7 @@ class AllegationTracker(Application[UUID]):
         return int(value)
 
     def _stale(self, a: Allegation, expected: int) -> StaleVersionError:
-        last = list(self.events.get(a.id, gt=a.version - 1))[-1]
+        last: Any = list(self.events.get(a.id, gt=a.version - 1))[-1]
         return StaleVersionError(expected, a.version, changed_by=last.actor,
                                  changed_at=last.timestamp.isoformat())
 

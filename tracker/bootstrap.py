@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tracker.application import AllegationTracker
 from tracker.audit.heads import Signer, TreeHeads
@@ -33,11 +34,13 @@ class Tracker:
 
 def build(config: Config) -> Tracker:
     """Build the services, creating the schema and the master key on first run."""
-    app = AllegationTracker(config.eventsourcing_env(), master=None)  # type: ignore[arg-type]
+    app = AllegationTracker(config.eventsourcing_env(), master=None)
     with schema_lock(app.db):
-        app.recorder.create_table()
+        recorders: list[Any] = [app.recorder]
         if app.snapshots is not None:
-            app.snapshots.recorder.create_table()
+            recorders.append(app.snapshots.recorder)
+        for recorder in recorders:
+            recorder.create_table()
         with app.db.tx() as cur:
             schema.create(cur)
             for ddl in EXTRA_DDL:

@@ -155,7 +155,7 @@ def run() -> None:
     import os
 
     # A process boundary, not an import: tracker/ stays free of web and queue frameworks.
-    os.execv(sys.executable, [sys.executable, "-m", "workers.supervisor"])
+    os.execv(sys.executable, [sys.executable, "-m", "workers.supervisor"])  # noqa: S606
 
 
 def _register_optional() -> None:

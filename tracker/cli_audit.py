@@ -92,7 +92,7 @@ def register(main: click.Group) -> None:
                 moment = moment.replace(tzinfo=UTC)
         t = _services()
         total = len(versions_as_of(t.app, moment))
-        stream = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")  # noqa: SIM115
+        stream = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")
         with stream, Progress(TextColumn("replaying"), BarColumn(),
                               TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
                               transient=True, disable=out == "-") as bar:

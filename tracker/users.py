@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import uuid
@@ -13,7 +14,7 @@ from tracker.domain.errors import NotFoundError, ValidationError
 from tracker.domain.values import ROLES, Actor
 from tracker.persistence.db import Database
 
-TOKEN_PREFIX = "trk_"
+TOKEN_PREFIX = "trk_"  # noqa: S105 - a prefix, not a secret
 
 
 def token_hash(token: str) -> str:
@@ -88,13 +89,16 @@ class Users:
             sql += " AND role = ?"
             params = (role,)
         with self.db.read() as cur:
-            return cur.execute(sql + " ORDER BY name, id", params).fetchall()
+            rows: list[dict[str, Any]] = cur.execute(sql + " ORDER BY name, id", params).fetchall()
+        return rows
 
-    def tokens(self, user_id: str) -> list[dict[str, Any]]:
+    def tokens(self, user_id: str) -> builtins.list[dict[str, Any]]:
         """The user's tokens (ids and dates, never the secret)."""
         with self.db.read() as cur:
-            return cur.execute("SELECT id, created_at, revoked_at FROM tokens WHERE user_id = ?"
-                               " ORDER BY created_at", (user_id,)).fetchall()
+            rows: list[dict[str, Any]] = cur.execute(
+                "SELECT id, created_at, revoked_at FROM tokens WHERE user_id = ?"
+                " ORDER BY created_at", (user_id,)).fetchall()
+        return rows
 
     def revoke(self, user_or_token_id: str) -> int:
         """Revoke one token (by token id) or every token of a user (by user id); returns count."""

@@ -1,4 +1,4 @@
-"""`tracker run`: the whole service on one machine — web, projector, relay, worker, embedded Redis."""
+"""`tracker run`: the whole service on one machine (web, projector, relay, worker, Redis)."""
 
 from __future__ import annotations
 

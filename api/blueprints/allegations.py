@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Response, jsonify, url_for
 from flask.views import MethodView
-from api.blueprints import Blueprint
 
 from api import context as ctx
+from api.blueprints import Blueprint
 from api.schemas import inputs as i
 from api.schemas import outputs as o
 from tracker.application import Result

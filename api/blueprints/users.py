@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
-from api.blueprints import Blueprint
 
 from api import context as ctx
+from api.blueprints import Blueprint
 from api.schemas import inputs as i
 from api.schemas import outputs as o
 from tracker import policy

@@ -208,8 +208,8 @@ class InformationSchema(VersionedSchema):
 
 class EvidenceSchema(VersionedSchema):
     sha256 = f.String(required=True, validate=v.Regexp(_SHA256, error="Not a SHA-256 (64 hex)."))
-    media_type = f.String(required=True,
-                          validate=v.Regexp(_MEDIA_TYPE, error="Not a media type (e.g. image/jpeg)."))
+    media_type = f.String(required=True, validate=v.Regexp(
+        _MEDIA_TYPE, error="Not a media type (e.g. image/jpeg)."))
     size = f.Integer(required=True, strict=True, validate=v.Range(0, 1 << 44))
     description = _text(1, 5000, required=True)
     uri = f.Url(schemes={"http", "https", "s3", "ipfs"}, require_tld=False)

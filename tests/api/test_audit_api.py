@@ -1,4 +1,4 @@
-"""The auditor's API: log pages, verification, signed heads, proofs — and the standalone verifier."""
+"""The auditor's API: log pages, verification, signed heads, proofs, the standalone verifier."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Personal data: encrypted at rest, in clear only for the assigned reviewer and admins, erasable."""
+"""Personal data: encrypted at rest, clear only for the assigned reviewer and admins, erasable."""
 
 from __future__ import annotations
 

@@ -56,8 +56,9 @@ class Signer:
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except ValueError:
-            raise TrackerError(f"The signing key {path} is not a PEM Ed25519 private key; "
-                               "restore it from backup or point TRACKER_SIGNING_KEY at it.") from None
+            raise TrackerError(
+                f"The signing key {path} is not a PEM Ed25519 private key; restore it from "
+                "backup or point TRACKER_SIGNING_KEY at it.") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise TrackerError(f"The signing key {path} is not an Ed25519 key.")
         return cls(key)

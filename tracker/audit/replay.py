@@ -9,6 +9,7 @@ from uuid import UUID
 
 from tracker import presenter
 from tracker.application import AllegationTracker
+from tracker.domain.allegation import Allegation
 
 
 def versions_as_of(app: AllegationTracker, moment: datetime | int) -> list[tuple[str, int]]:
@@ -27,5 +28,5 @@ def versions_as_of(app: AllegationTracker, moment: datetime | int) -> list[tuple
 def replay(app: AllegationTracker, moment: datetime | int) -> Iterator[dict[str, Any]]:
     """The states, personal data redacted (an auditor's view)."""
     for allegation_id, version in versions_as_of(app, moment):
-        allegation = app.repository.get(UUID(allegation_id), version=version)
+        allegation: Allegation = app.repository.get(UUID(allegation_id), version=version)
         yield presenter.state(allegation, False, app.keys.data_key)

@@ -105,7 +105,7 @@ def verify(db: Database, public_key: bytes, heads: list[dict[str, Any]],
     for head in heads:
         try:
             verify_head(head, public_key)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure to verify is a bad head
             return Outcome(False, tree_size=size, first_bad_position=None,
                            reason=f"the signed head of tree size {head['tree_size']} does not "
                                   "verify with the log's key")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from eventsourcing.persistence import StoredEvent
+
 from tracker.audit.log import append_leaves
 from tracker.persistence.db import Cursor
 
@@ -18,8 +20,8 @@ class WriteContext:
     positions: list[int] = field(default_factory=list)
 
 
-def in_transaction(cur: Cursor, stored_events: list, ids: list[int],
-                   write: WriteContext | None) -> None:  # type: ignore[type-arg]
+def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int],
+                   write: WriteContext | None) -> None:
     """Everything that must commit atomically with the events."""
     positions = append_leaves(cur, stored_events, ids)
     if write is None:

@@ -36,4 +36,4 @@ class KeyStore:
 def database_has_keys(db: Database) -> bool:
     """True when the database already holds a master-key check (so a new key is wrong)."""
     with db.read() as cur:
-        return cur.scalar("SELECT COUNT(*) FROM meta WHERE name = ?", (_CHECK,)) != 0
+        return bool(cur.scalar("SELECT COUNT(*) FROM meta WHERE name = ?", (_CHECK,)))
