@@ -21,8 +21,9 @@ PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
 
 
 def _reset_postgres(url: str) -> None:
-    import psycopg
     from urllib.parse import urlparse
+
+    import psycopg
 
     u = urlparse(url)
     dbname = u.path.lstrip("/")

@@ -67,7 +67,8 @@ def users_add(name: str, role: str, organisation: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
 def users_list(role: str | None, as_json: bool) -> None:
     """List active users."""
-    rows = _services().users.list(role)
+    t = _services()
+    rows = t.users.list(role)
     for row in rows:
         click.echo(json.dumps(row) if as_json else
                    f"{row['id']}  {row['role']:<8}  {row['organisation']:<20}  {row['name']}")
@@ -80,7 +81,8 @@ def users_list(role: str | None, as_json: bool) -> None:
 @click.argument("user_id")
 def users_token(user_id: str) -> None:
     """Issue another token for a user (printed once, alone on the last line)."""
-    token = _services().users.issue_token(user_id)
+    t = _services()
+    token = t.users.issue_token(user_id)
     click.echo("the token below is shown only once; it cannot be recovered:")
     click.echo(token)
 

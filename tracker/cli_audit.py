@@ -70,7 +70,8 @@ def register(main: click.Group) -> None:
     @audit.command("checkpoint")
     def audit_checkpoint() -> None:
         """Sign the current tree (if it grew) and print the latest head as JSON."""
-        click.echo(json.dumps(_services().heads.issue(), indent=2))
+        t = _services()
+        click.echo(json.dumps(t.heads.issue(), indent=2))
 
     @audit.command("replay")
     @click.option("--as-of", "as_of", required=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.audit.verify import verify
 from tests.conftest import REPORT
+from tracker.audit.verify import verify
 
 
 def _fill(services, n: int = 6) -> None:
