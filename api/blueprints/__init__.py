@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flask_smorest
+from marshmallow import RAISE
 from webargs.core import is_json, missing
 from webargs.flaskparser import FlaskParser
 
 
 class GuardedParser(FlaskParser):
-    """Parse bodies with `request.get_json()`: malformed or too deep JSON is a 400, never a 500."""
+    """Parse bodies with `request.get_json()`: malformed or too deep JSON is a 400, never a 500.
+
+    Unknown query parameters are refused (422) like unknown body fields: a typo in a filter
+    must not silently widen a list.
+    """
+
+    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict[str, str | None]] = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def _raw_load_json(self, req: Any) -> Any:
         if not (req.mimetype and is_json(req.mimetype)):

@@ -1,0 +1,172 @@
+"""The projector: follows the log from its tracked position, one transaction per page.
+
+Each page's view rows and the new position commit together, and the position moves by
+compare-and-set, so a crash at any moment, or two projectors at once, never lose or repeat
+an event. SQLite cannot notify, so the loop polls; on PostgreSQL it also wakes on the
+event store's NOTIFY.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tracker.persistence.db import schema_lock
+from tracker.projections import schema
+from tracker.projections.allegations import AllegationsView
+from tracker.projections.feed import log_size, read_page
+from tracker.projections.tracking import (
+    advance,
+    current_position,
+    read_position,
+    wait_for_position,
+)
+
+log = logging.getLogger("tracker.projections")
+
+__all__ = ["Projector", "rebuild", "run_projector", "start_thread", "status",
+           "wait_for_position"]
+
+Progress = Callable[[int, int], None]  # (events in the views, events in the log)
+
+
+class _LostRace(Exception):
+    """Another projector advanced the position first (the transaction is rolled back)."""
+
+
+class Projector:
+    """Applies pages of the log to the views, each event exactly once."""
+
+    def __init__(self, app: Any, batch_size: int = 500, until: int | None = None) -> None:
+        schema.ensure(app.db)
+        self.app = app
+        self.batch_size = batch_size
+        self.until = until  # apply no position after this one (views as of a log position)
+        self.position = -1
+        self.committed: list[tuple[int, int]] = []  # (first, last) positions this one applied
+        self.lost_races = 0
+
+    def step(self) -> int:
+        """Apply the next page: the number of events, 0 when caught up, -1 when raced."""
+        with self.app.db.read() as cur:
+            old = read_position(cur)
+        self.position = old
+        limit = self.batch_size if self.until is None else min(self.batch_size, self.until - old)
+        if limit <= 0:
+            return 0
+        page = read_page(self.app, old, limit)
+        if not page:
+            return 0
+        new = page[-1][0]
+        try:
+            with self.app.db.tx() as cur:
+                if not advance(cur, old, new):
+                    raise _LostRace
+                view = AllegationsView(cur)
+                view.apply_all(page)
+                view.flush()
+        except _LostRace:
+            self.lost_races += 1
+            return -1
+        self.position = new
+        self.committed.append((old + 1, new))
+        return len(page)
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Apply pages until the views hold the whole log; returns events applied here."""
+        applied = 0
+        total = log_size(self.app)
+        if self.until is not None:
+            total = min(total, self.until + 1)
+        while True:
+            n = self.step()
+            if n == 0:
+                return applied
+            applied += max(n, 0)
+            if progress is not None:
+                total = max(total, self.position + 1)
+                progress(self.position + 1, total)
+
+
+def rebuild(app: Any, batch_size: int = 1000, progress: Progress | None = None,
+            until: int | None = None) -> int:
+    """Drop the views and refill them from position 0 (to `until`); returns events applied."""
+    schema.ensure(app.db)
+    with schema_lock(app.db), app.db.tx() as cur:
+        schema.drop_views(cur)
+    return Projector(app, batch_size, until).catch_up(progress)
+
+
+@contextmanager
+def _waiter(app: Any, stop: threading.Event, interval: float) -> Iterator[Callable[[], object]]:
+    """A wait of at most `interval` that ends early on stop (and on PostgreSQL, on NOTIFY)."""
+    if app.db.dialect != "postgres":
+        yield lambda: stop.wait(interval)
+        return
+    with app.recorder.datastore.get_connection() as conn:
+        conn.execute(f'LISTEN "{app.recorder.channel_name}"')
+
+        def wait() -> None:
+            for _ in conn.notifies(timeout=interval, stop_after=1):
+                pass
+
+        try:
+            yield wait
+        finally:
+            conn.execute("UNLISTEN *")
+
+
+def run_projector(services: Any, stop_event: threading.Event, poll_interval: float = 0.1,
+                  batch_size: int = 500) -> None:
+    """Follow the log until `stop_event` is set; failures are logged and retried."""
+    app = services.app
+    projector: Projector | None = None
+    failures = 0
+    while not stop_event.is_set():
+        try:
+            if projector is None:
+                projector = Projector(app, batch_size)
+            with _waiter(app, stop_event, poll_interval) as wait:
+                while not stop_event.is_set():
+                    n = projector.step()
+                    failures = 0
+                    if n == 0:
+                        wait()
+        except Exception:  # keep following; /readyz and /metrics show the lag
+            failures += 1
+            delay = min(5.0, poll_interval * 2 ** failures)
+            log.exception("projector step failed (attempt %d); retrying in %.1f s",
+                          failures, delay)
+            stop_event.wait(delay)
+
+
+def start_thread(services: Any, poll_interval: float = 0.1, batch_size: int = 500
+                 ) -> tuple[threading.Thread, threading.Event]:
+    """Run the projector in a daemon thread (embedded set-up); set the event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_projector, name="projector", daemon=True,
+                              args=(services, stop, poll_interval, batch_size))
+    thread.start()
+    return thread, stop
+
+
+def status(app: Any) -> dict[str, Any]:
+    """Position, log size, lag and row count of the views."""
+    schema.ensure(app.db)
+    with app.db.read() as cur:
+        position = read_position(cur)
+        rows = int(cur.scalar("SELECT COUNT(*) FROM allegation_list"))
+    size = log_size(app)
+    return {"projection": schema.PROJECTION, "position": position, "log_size": size,
+            "lag": max(0, size - (position + 1)), "allegations": rows,
+            "schema_version": schema.SCHEMA_VERSION}
+
+
+def lag(app: Any) -> dict[str, int]:
+    """Log size, views position and lag (events not yet in the views)."""
+    position = current_position(app.db)
+    size = log_size(app)
+    return {"position": position, "log_size": size, "lag": max(0, size - (position + 1))}
