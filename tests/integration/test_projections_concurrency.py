@@ -98,3 +98,25 @@ def test_two_projector_processes_started_at_once_agree_with_a_rebuild(
     followed = dump_views(services)
     rebuild(services.app)
     assert dump_views(services) == followed
+
+
+def test_the_projector_signs_a_tree_head_soon_after_the_log_grows(services):
+    """SPEC §4: signed tree heads are issued within 10 s of the log growing."""
+    import time as _time
+
+    from tests.conftest import REPORT
+    from tracker.projections import start_thread
+
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    thread, stop = start_thread(services, poll_interval=0.05)
+    try:
+        services.app.submit(monitor, REPORT, "r1")
+        deadline = _time.monotonic() + 10
+        head = services.heads.latest()
+        while (head is None or head["tree_size"] < 1) and _time.monotonic() < deadline:
+            _time.sleep(0.1)
+            head = services.heads.latest()
+        assert head is not None and head["tree_size"] == 1
+    finally:
+        stop.set()
+        thread.join(5)

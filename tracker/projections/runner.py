@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -119,12 +120,19 @@ def _waiter(app: Any, stop: threading.Event, interval: float) -> Iterator[Callab
             conn.execute("UNLISTEN *")
 
 
+HEAD_INTERVAL = 2.0  # seconds between checks for a grown log to sign (SPEC: within 10 s)
+
+
 def run_projector(services: Any, stop_event: threading.Event, poll_interval: float = 0.1,
                   batch_size: int = 500) -> None:
-    """Follow the log until `stop_event` is set; failures are logged and retried."""
+    """Follow the log until `stop_event` is set, signing a tree head whenever it grew.
+
+    Failures are logged and retried.
+    """
     app = services.app
     projector: Projector | None = None
     failures = 0
+    next_head = 0.0
     while not stop_event.is_set():
         try:
             if projector is None:
@@ -133,6 +141,9 @@ def run_projector(services: Any, stop_event: threading.Event, poll_interval: flo
                 while not stop_event.is_set():
                     n = projector.step()
                     failures = 0
+                    if time.monotonic() >= next_head and getattr(services, "heads", None):
+                        services.heads.issue()  # signs only when the log grew
+                        next_head = time.monotonic() + HEAD_INTERVAL
                     if n == 0:
                         wait()
         except Exception:  # keep following; /readyz and /metrics show the lag
