@@ -65,10 +65,11 @@ class GuardedJSON(DefaultJSONProvider):
 def create_app(config: tracker_config.Config | None = None,
                services: Tracker | None = None) -> Flask:
     """Build the Flask app; builds the tracker services unless given (tests share them)."""
-    from api import auth, errors
+    from api import auth, errors, limits
+    from api.blueprints import allegations, audit, health, listing, users
+    from api.blueprints import subscriptions as subscriptions_bp
     from api.openapi import ProblemResponses
     from api.schemas.outputs import ProblemOut
-    from api.blueprints import allegations, health, users
 
     cfg = config or (services.config if services else tracker_config.from_env())
     app = Flask(__name__)
@@ -94,9 +95,14 @@ def create_app(config: tracker_config.Config | None = None,
     api.spec.components.schema("Problem", schema=ProblemOut)
     errors.init_app(app)
     health.init_app(app)
+    limits.init_app(app, cfg.redis_url, cfg.write_rate, cfg.auth_failures_per_minute)
     auth.init_app(app)
     api.register_blueprint(allegations.bp)
     api.register_blueprint(users.bp)
+    api.register_blueprint(audit.bp)
+    api.register_blueprint(subscriptions_bp.bp)
+    api.register_blueprint(listing.bp)
+    listing.init_app(app)
     app.register_blueprint(health.bp)
 
     @app.route("/static/swagger-ui/<path:name>")

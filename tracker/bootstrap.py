@@ -8,14 +8,15 @@ from typing import Any
 from tracker.application import AllegationTracker
 from tracker.audit.heads import Signer, TreeHeads
 from tracker.config import Config
+from tracker.notifications import schema as notification_schema
 from tracker.persistence import schema
 from tracker.persistence.db import schema_lock
 from tracker.protection.keys import MasterKey
 from tracker.protection.keystore import KeyStore, database_has_keys
 from tracker.users import Users
 
-# Extra DDL that other parts of the tracker register (views, notifications, ...).
-EXTRA_DDL: list[str] = []
+# Extra DDL of other parts of the tracker (the views create theirs, per dialect, themselves).
+EXTRA_DDL: list[str] = [notification_schema.DDL]
 
 
 @dataclass

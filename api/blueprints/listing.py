@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from api import context as ctx
-from api.blueprints import health
+from api.blueprints import Blueprint, health
 from api.errors import problem
 from api.schemas import listing as s
 from api.schemas.outputs import ProblemOut

@@ -6,22 +6,24 @@ from marshmallow import fields as f
 from marshmallow import validate as v
 
 from api.schemas.inputs import Strict
+from api.schemas.listing import MAX_POSITION
 from api.schemas.outputs import Out
 
 
 class LogQuery(Strict):
-    after = f.Integer(validate=v.Range(min=-1), metadata={"description": "Positions > after"})
+    after = f.Integer(validate=v.Range(-1, MAX_POSITION),
+                      metadata={"description": "Positions > after"})
     limit = f.Integer(load_default=100, validate=v.Range(1, 200))
 
 
 class InclusionQuery(Strict):
-    position = f.Integer(required=True, validate=v.Range(min=0))
-    tree_size = f.Integer(validate=v.Range(min=1))
+    position = f.Integer(required=True, validate=v.Range(0, MAX_POSITION))
+    tree_size = f.Integer(validate=v.Range(1, MAX_POSITION))
 
 
 class ConsistencyQuery(Strict):
-    from_ = f.Integer(required=True, data_key="from", validate=v.Range(min=1))
-    to = f.Integer(validate=v.Range(min=1))
+    from_ = f.Integer(required=True, data_key="from", validate=v.Range(1, MAX_POSITION))
+    to = f.Integer(validate=v.Range(1, MAX_POSITION))
 
 
 class VerifyQuery(Strict):

@@ -176,7 +176,7 @@ class SubmissionSchema(Strict):
 
 
 class VersionedSchema(Strict):
-    expected_version = f.Integer(strict=True, validate=v.Range(min=1),
+    expected_version = f.Integer(strict=True, validate=v.Range(1, 2**62),
                                  metadata={"description": "Refuse (409) unless this is current."})
 
 
@@ -220,7 +220,7 @@ class ErasureSchema(Strict):
 
 
 class AllegationQuerySchema(Strict):
-    version = f.Integer(validate=v.Range(min=1))
+    version = f.Integer(validate=v.Range(1, 2**62))
     as_of = f.AwareDateTime(default_timezone=dt.UTC,
                             metadata={"description": "ISO 8601 time; the state as known then"})
 

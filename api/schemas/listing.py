@@ -47,14 +47,19 @@ def _bounds(data: dict[str, Any], low: str, high: str) -> None:
         raise ma.ValidationError(f"Must not be after {high}.", low)
 
 
+MAX_POSITION = 2**62  # positions are 64-bit integers in both databases
+
+
 class FiltersSchema(Strict):
     """The filters shared by the list and the statistics."""
 
-    status = DelimitedList(f.String(validate=v.OneOf(STATUSES)),
+    # "?status=" is refused (422) rather than read as "no filter": omit a filter to not filter.
+    status = DelimitedList(f.String(validate=v.OneOf(STATUSES)), validate=v.Length(min=1),
                            metadata={"description": "Comma-separated statuses (any of)"})
     category = DelimitedList(f.String(validate=v.OneOf(sorted(category_codes()))),
+                             validate=v.Length(min=1),
                              metadata={"description": "Comma-separated category codes (any of)"})
-    country = DelimitedList(f.String(validate=_country),
+    country = DelimitedList(f.String(validate=_country), validate=v.Length(min=1),
                             metadata={"description": "Comma-separated ISO 3166-1 alpha-2 codes"})
     admin1 = f.String(validate=v.Length(1, 100), metadata={"description": "Exact admin1 name"})
     perpetrator = f.String(validate=v.Length(1, 200), metadata={
@@ -68,7 +73,7 @@ class FiltersSchema(Strict):
     q = f.String(validate=v.Length(1, 200), metadata={
         "description": "Words that must all appear (summary, description, place, perpetrator "
                        "names, added information); case and accents ignored"})
-    min_position = f.Integer(validate=v.Range(min=0), metadata={
+    min_position = f.Integer(validate=v.Range(0, MAX_POSITION), metadata={
         "description": "Wait (at most 5 s) until the views include this log position; "
                        "503 with Retry-After if they do not"})
 
@@ -87,6 +92,7 @@ class ListQuerySchema(FiltersSchema):
 
 class StatsQuerySchema(FiltersSchema):
     group_by = DelimitedList(f.String(validate=v.OneOf(list(DIMENSIONS))), load_default=list,
+                             validate=v.Length(min=1),
                              metadata={"description": "Comma-separated dimensions: "
                                                       + ", ".join(DIMENSIONS)})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 
 from hypothesis import HealthCheck, given, settings
@@ -46,7 +47,7 @@ def test_as_of_between_two_events_is_the_earlier_state(services, commands, choic
         except TrackerError:
             continue
         snapshots.append((aid, app.get(admin, aid)))
-    for (aid_a, before), (_aid_b, after) in zip(snapshots, snapshots[1:], strict=False):
+    for (aid_a, before), (_aid_b, after) in itertools.pairwise(snapshots):
         t0 = datetime.fromisoformat(before["updated_at"])
         t1 = datetime.fromisoformat(after["updated_at"])
         if t1 <= t0:
