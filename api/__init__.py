@@ -65,7 +65,7 @@ class GuardedJSON(DefaultJSONProvider):
 def create_app(config: tracker_config.Config | None = None,
                services: Tracker | None = None) -> Flask:
     """Build the Flask app; builds the tracker services unless given (tests share them)."""
-    from api import auth, errors, limits
+    from api import auth, errors, limits, pages
     from api.blueprints import allegations, audit, health, listing, users
     from api.blueprints import subscriptions as subscriptions_bp
     from api.openapi import ProblemResponses
@@ -103,6 +103,7 @@ def create_app(config: tracker_config.Config | None = None,
     api.register_blueprint(subscriptions_bp.bp)
     api.register_blueprint(listing.bp)
     listing.init_app(app)
+    pages.init_app(app)
     app.register_blueprint(health.bp)
 
     @app.route("/static/swagger-ui/<path:name>")

@@ -33,8 +33,18 @@ def _reset_postgres(url: str) -> None:
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("CREATE SCHEMA public")
+        # Emptying the (small) tables is much faster than dropping, re-creating or truncating
+        # them for every test; sequences restart so positions and ids start afresh.
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
+        sequences = [r[0] for r in conn.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'").fetchall()]
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")  # no FK order needed
+            for table in tables:
+                conn.execute(f'DELETE FROM "{table}"')
+            for sequence in sequences:
+                conn.execute("SELECT setval(%s, 1, false)", (f'"{sequence}"',))
 
 
 @pytest.fixture

@@ -58,8 +58,12 @@ class AllegationTracker(Application[UUID]):
         self.keys = KeyStore(self.db, master)  # type: ignore[arg-type]  # set by bootstrap
 
     def construct_env(self, name: str, env: Any = None) -> Environment:
-        # Configuration comes only from the composition root, never from os.environ.
-        return Environment(name, {**type(self).env, **dict(env or {})})
+        # Configuration comes only from the composition root, never from os.environ; the
+        # library's own construct_env is where snapshotting gets switched on, so do it here.
+        settings = {**type(self).env, **dict(env or {})}
+        if type(self).snapshotting_intervals:
+            settings.setdefault("IS_SNAPSHOTTING_ENABLED", "y")
+        return Environment(name, settings)
 
     def register_transcodings(self, transcoder: Any) -> None:
         super().register_transcodings(transcoder)
