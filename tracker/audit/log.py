@@ -12,9 +12,18 @@ from eventsourcing.persistence import StoredEvent
 from tracker.audit import merkle
 from tracker.persistence.db import Cursor
 
+_TS_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
+
 
 def recorded_at_of(state: bytes) -> str:
-    """The event's `timestamp` exactly as stored in its payload (ISO 8601, UTC)."""
+    """The event's `timestamp` exactly as stored in its payload (ISO 8601, UTC).
+
+    A byte slice when it leads the payload, as the mapper writes it (no JSON parse on the
+    write path); otherwise the payload is parsed.
+    """
+    if state.startswith(_TS_PREFIX):
+        end = state.index(b'"', len(_TS_PREFIX))
+        return state[len(_TS_PREFIX):end].decode()
     value = json.loads(state)["timestamp"]
     return str(value["_data_"] if isinstance(value, dict) else value)
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.audit import merkle
 from tracker.audit.heads import current_root, verify_head
-from tracker.audit.log import canonical_bytes, tree_size
+from tracker.audit.log import canonical_bytes, recorded_at_of, tree_size
 from tracker.persistence.db import Database
 
 PAGE = 1000
-_TS_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 
 
 @dataclass
@@ -37,15 +35,6 @@ class Outcome:
                     "root_hash": self.root_hash, "heads_checked": self.heads_checked}
         return {"ok": False, "first_bad_position": self.first_bad_position,
                 "reason": self.reason, "checked": self.checked, "tree_size": self.tree_size}
-
-
-def fast_recorded_at(state: bytes) -> str:
-    """The event's timestamp; a byte slice when it leads the payload (as the mapper writes it)."""
-    if state.startswith(_TS_PREFIX):
-        end = state.index(b'"', len(_TS_PREFIX))
-        return state[len(_TS_PREFIX):end].decode()
-    value = json.loads(state)["timestamp"]
-    return str(value["_data_"] if isinstance(value, dict) else value)
 
 
 def _rows(db: Database, after: int) -> Iterator[list[dict[str, Any]]]:
@@ -79,7 +68,7 @@ def _check_row(row: dict[str, Any], expected: int) -> tuple[bytes | None, str | 
         e_id = f"{e_id[:8]}-{e_id[8:12]}-{e_id[12:16]}-{e_id[16:20]}-{e_id[20:]}"
     payload = hashlib.sha256(state).digest()
     try:
-        recorded_at = fast_recorded_at(state)
+        recorded_at = recorded_at_of(state)
     except (ValueError, KeyError, TypeError):
         return None, "the stored record's payload is not a valid event: it was altered"
     canonical = canonical_bytes(position, e_id, int(row["e_version"]), row["e_topic"],
