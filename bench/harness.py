@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracker.demo import SAMPLE_REPORT
+
 ROOT = Path(__file__).resolve().parents[1]
 # The server to use; each run creates (and drops) its own database there: see pg_scratch().
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tracker_bench")
@@ -37,27 +39,7 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 # A realistic submission (with personal data to seal), as a monitor sends it.
-REPORT: dict[str, Any] = {
-    "summary": "Men detained at a checkpoint near Gao and not seen since",
-    "description": "It is alleged that three men were arrested at a checkpoint by armed men "
-                   "and taken to an unknown location. Families have had no news since.",
-    "categories": ["arbitrary_arrest_detention", "enforced_disappearance"],
-    "incident": {
-        "date": "2018-05-14", "date_precision": "day",
-        "location": {"country": "ML", "admin1": "Gao", "place": "Gao checkpoint",
-                     "lat": 16.27, "lon": -0.04, "precision": "approximate"},
-    },
-    "source": {"type": "family", "reliability": "B", "credibility": 2,
-               "description": "A relative of one of the men, interviewed by phone"},
-    "alleged_perpetrators": [{"name": "Unidentified armed group", "type": "armed_group"}],
-    "victims": {"count": 3, "children": 0, "female": 0, "male": 3, "unknown_sex": 0,
-                "groups": ["civilians"]},
-    "protected": {"victim_names": ["Zeta Placeholder-Victim"],
-                  "witness_names": ["Omega Placeholder-Witness"],
-                  "contacts": ["+223 00 00 00 00"], "source_identity": "Cousin of victim 1"},
-    "consent": {"share_with_partners": True, "identify_victims": False},
-    "language": "en",
-}
+REPORT: dict[str, Any] = SAMPLE_REPORT
 
 
 def report() -> dict[str, Any]:

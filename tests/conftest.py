@@ -15,6 +15,7 @@ import pytest
 
 from tracker.bootstrap import Tracker, build
 from tracker.config import Config
+from tracker.demo import SAMPLE_REPORT
 from tracker.domain.values import Actor
 
 PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
@@ -122,27 +123,7 @@ def admin(make_user: Callable[..., User]) -> User:
     return make_user("admin", "hq", "Adam Admin")
 
 
-REPORT: dict[str, Any] = {
-    "summary": "Men detained at a checkpoint near Gao and not seen since",
-    "description": "It is alleged that three men were arrested at a checkpoint by armed men "
-                   "and taken to an unknown location. Families have had no news since.",
-    "categories": ["arbitrary_arrest_detention", "enforced_disappearance"],
-    "incident": {
-        "date": "2018-05-14", "date_precision": "day",
-        "location": {"country": "ML", "admin1": "Gao", "place": "Gao checkpoint",
-                     "lat": 16.27, "lon": -0.04, "precision": "approximate"},
-    },
-    "source": {"type": "family", "reliability": "B", "credibility": 2,
-               "description": "A relative of one of the men, interviewed by phone"},
-    "alleged_perpetrators": [{"name": "Unidentified armed group", "type": "armed_group"}],
-    "victims": {"count": 3, "children": 0, "female": 0, "male": 3, "unknown_sex": 0,
-                "groups": ["civilians"]},
-    "protected": {"victim_names": ["Zeta Placeholder-Victim"],
-                  "witness_names": ["Omega Placeholder-Witness"],
-                  "contacts": ["+223 00 00 00 00"], "source_identity": "Cousin of victim 1"},
-    "consent": {"share_with_partners": True, "identify_victims": False},
-    "language": "en",
-}
+REPORT: dict[str, Any] = SAMPLE_REPORT
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from werkzeug.exceptions import BadRequest
 
 from api.pages import bp
 from tracker.domain.values import Actor
-from tracker.persistence.db import Database
+from tracker.persistence.db import Database, meta_secret
 from tracker.users import token_hash
 
 COOKIE = "tracker_session"
@@ -57,11 +57,7 @@ class CsrfRefused(BadRequest):
 
 def _secret(db: Database) -> bytes:
     """The deployment's page secret, created on first use and shared by every worker."""
-    with db.tx() as cur:
-        cur.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                    (_META_NAME, secrets.token_bytes(32)))
-        value = cur.scalar("SELECT value FROM meta WHERE name = ?", (_META_NAME,))
-    return bytes(value)
+    return meta_secret(db, _META_NAME)
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:

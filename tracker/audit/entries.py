@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
-
-from eventsourcing.persistence import StoredEvent
 
 from tracker import presenter
 from tracker.application import AllegationTracker
 from tracker.audit import merkle
-from tracker.audit.log import NodeStore, tree_size
+from tracker.audit.log import NodeStore, leaves_with_records, stored_event, tree_size
 from tracker.domain.errors import ValidationError
 
 
@@ -20,11 +17,10 @@ def log_entries(app: AllegationTracker, after: int | None, limit: int) -> dict[s
     start = -1 if after is None else after
     with db.read() as cur:
         rows = cur.execute(
-            f"SELECT l.position, l.allegation_id, l.version, l.topic, l.recorded_at,"
-            f" l.payload_sha256, l.leaf_hash, e.originator_id AS e_id, e.state AS e_state"
-            f" FROM audit_leaves l LEFT JOIN {db.events_table} e"
-            f" ON e.{db.events_id} = l.notification_id"
-            f" WHERE l.position > ? ORDER BY l.position LIMIT ?", (start, limit)).fetchall()
+            "SELECT l.position, l.allegation_id, l.version, l.topic, l.recorded_at,"
+            " l.payload_sha256, l.leaf_hash, e.state AS e_state"
+            + leaves_with_records(db, keep_missing=True)
+            + " WHERE l.position > ? ORDER BY l.position LIMIT ?", (start, limit)).fetchall()
         size = tree_size(cur)
     entries = []
     for row in rows:
@@ -36,9 +32,8 @@ def log_entries(app: AllegationTracker, after: int | None, limit: int) -> dict[s
             "leaf_hash": merkle.b64(bytes(row["leaf_hash"])),
         }
         if row["e_state"] is not None:
-            event = app.mapper.to_domain_event(StoredEvent(
-                originator_id=UUID(row["allegation_id"]), originator_version=entry["version"],
-                topic=row["topic"], state=bytes(row["e_state"])))
+            event = app.mapper.to_domain_event(stored_event(
+                row["allegation_id"], entry["version"], row["topic"], row["e_state"]))
             entry.update(presenter.provenance(event))
             entry["data"] = presenter.event_data(event, False, app.keys.data_key)
         entries.append(entry)

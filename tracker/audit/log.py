@@ -6,11 +6,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from tracker.audit import merkle
-from tracker.persistence.db import Cursor
+from tracker.persistence.db import Cursor, Database
 
 _TS_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 
@@ -26,6 +27,21 @@ def recorded_at_of(state: bytes) -> str:
         return state[len(_TS_PREFIX):end].decode()
     value = json.loads(state)["timestamp"]
     return str(value["_data_"] if isinstance(value, dict) else value)
+
+
+def leaves_with_records(db: Database, *, keep_missing: bool = False) -> str:
+    """`FROM` leaves `l` joined to their stored records `e` (LEFT: keep leaves whose record is
+    gone, for verification)."""
+    join = "LEFT JOIN" if keep_missing else "JOIN"
+    return (f" FROM audit_leaves l {join} {db.events_table} e"
+            f" ON e.{db.events_id} = l.notification_id")
+
+
+def stored_event(originator_id: Any, version: int, topic: str, state: Any) -> StoredEvent:
+    """A row of the event store as the library's mapper decodes it."""
+    oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    return StoredEvent(originator_id=oid, originator_version=int(version), topic=topic,
+                       state=bytes(state))
 
 
 def canonical_bytes(

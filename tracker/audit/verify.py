@@ -9,7 +9,7 @@ from typing import Any
 
 from tracker.audit import merkle
 from tracker.audit.heads import current_root, verify_head
-from tracker.audit.log import canonical_bytes, recorded_at_of, tree_size
+from tracker.audit.log import canonical_bytes, leaves_with_records, recorded_at_of, tree_size
 from tracker.persistence.db import Database
 
 PAGE = 1000
@@ -41,8 +41,7 @@ def _rows(db: Database, after: int) -> Iterator[list[dict[str, Any]]]:
     sql = (f"SELECT l.position, l.notification_id, l.allegation_id, l.version, l.topic,"
            f" l.recorded_at, l.payload_sha256, l.leaf_hash, n.hash AS node_leaf,"
            f" e.originator_id AS e_id, e.originator_version AS e_version, e.topic AS e_topic,"
-           f" e.state AS e_state FROM audit_leaves l"
-           f" LEFT JOIN {db.events_table} e ON e.{db.events_id} = l.notification_id"
+           f" e.state AS e_state{leaves_with_records(db, keep_missing=True)}"
            f" LEFT JOIN merkle_nodes n ON n.level = 0 AND n.idx = l.position"
            f" WHERE l.position > ? ORDER BY l.position LIMIT ?")
     while True:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-
 from tracker import presenter
 from tracker.application import AllegationTracker
+from tracker.audit.log import leaves_with_records, stored_event
 from tracker.notifications.rules import Facts, LoggedEvent
 from tracker.persistence.db import Cursor
 from tracker.protection.sealed import Sealed
@@ -18,11 +17,8 @@ _PRIVATE = frozenset({"protected", "fingerprint"})
 
 
 def _select(app: AllegationTracker) -> str:
-    table = app.recorder.events_table_name  # type: ignore[attr-defined]
-    join = "e.rowid" if app.db.dialect == "sqlite" else "e.notification_id"
-    # The table name is the recorder's own setting, never input.
     return ("SELECT l.position, e.originator_id, e.originator_version, e.topic, e.state"
-            f" FROM audit_leaves l JOIN {table} e ON {join} = l.notification_id")
+            + leaves_with_records(app.db))
 
 
 def read(app: AllegationTracker, cur: Cursor, start: int, limit: int) -> list[tuple[int, Any]]:
@@ -42,10 +38,8 @@ def event_at(app: AllegationTracker, position: int, cur: Cursor | None = None) -
 
 
 def _decode(app: AllegationTracker, row: dict[str, Any]) -> Any:
-    stored = StoredEvent(originator_id=row["originator_id"],
-                         originator_version=int(row["originator_version"]),
-                         topic=row["topic"], state=bytes(row["state"]))
-    return app.mapper.to_domain_event(stored)
+    return app.mapper.to_domain_event(stored_event(
+        row["originator_id"], row["originator_version"], row["topic"], row["state"]))
 
 
 def public_data(event: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -85,6 +86,15 @@ class Database:
     def read(self) -> Any:
         """A read-only transaction (rolled back)."""
         return self.tx(commit=False)
+
+
+def meta_secret(db: Database, name: str) -> bytes:
+    """A random 32-byte secret stored in `meta`, created on first use, shared by all processes."""
+    with db.tx() as cur:
+        cur.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                    (name, secrets.token_bytes(32)))
+        value = cur.scalar("SELECT value FROM meta WHERE name = ?", (name,))
+    return bytes(value)
 
 
 _SCHEMA_LOCK = 7_340_112_001  # arbitrary advisory-lock id for schema creation

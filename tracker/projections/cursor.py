@@ -11,11 +11,10 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
 from typing import Any
 
 from tracker.domain.errors import ValidationError
-from tracker.persistence.db import Database
+from tracker.persistence.db import Database, meta_secret
 
 _META_NAME = "listing_cursor_key"
 _TAG_BYTES = 16
@@ -25,11 +24,7 @@ _BAD = ["Malformed or altered cursor: use `next_cursor` exactly as received, "
 
 def cursor_secret(db: Database) -> bytes:
     """The deployment's cursor key, created on first use."""
-    with db.tx() as cur:
-        cur.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                    (_META_NAME, secrets.token_bytes(32)))
-        value = cur.scalar("SELECT value FROM meta WHERE name = ?", (_META_NAME,))
-    return bytes(value)
+    return meta_secret(db, _META_NAME)
 
 
 def _b64(data: bytes) -> str:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from typing import Any, NamedTuple
-from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-
-from tracker.audit.log import tree_size
+from tracker.audit.log import leaves_with_records, stored_event, tree_size
 from tracker.persistence.db import Cursor
 
 
@@ -22,12 +19,8 @@ class Entry(NamedTuple):
 
 def page_sql(app: Any) -> str:
     """The SELECT of stored records after a position, in log order (both dialects)."""
-    key = "rowid" if app.db.dialect == "sqlite" else "notification_id"
-    table = app.recorder.events_table_name
     return ("SELECT l.position, e.originator_id, e.originator_version, e.topic, e.state,"
-            " l.allegation_id, l.recorded_at"
-            f" FROM audit_leaves l JOIN {table} e"
-            f" ON e.{key} = l.notification_id"
+            " l.allegation_id, l.recorded_at" + leaves_with_records(app.db) +
             " WHERE l.position > ? ORDER BY l.position LIMIT ?")
 
 
@@ -48,9 +41,7 @@ def read_page(app: Any, after: int, limit: int) -> list[Entry]:
     for position, originator_id, version, topic, state, allegation_id, recorded_at in rows:
         if position != expected:
             break  # never expected (positions are contiguous); stop rather than skip one
-        oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
-        stored = StoredEvent(originator_id=oid, originator_version=version, topic=topic,
-                             state=bytes(state))
+        stored = stored_event(originator_id, version, topic, state)
         out.append(Entry(position, allegation_id, recorded_at, to_domain_event(stored)))
         expected += 1
     return out
