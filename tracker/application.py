@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
 from tracker import policy, presenter
+from tracker.audit import merkle
 from tracker.domain.allegation import Allegation
 from tracker.domain.errors import (
     IdempotencyConflictError,
@@ -30,6 +31,7 @@ from tracker.persistence.write import WriteContext
 from tracker.protection.keys import MasterKey, new_data_key
 from tracker.protection.keystore import KeyStore
 from tracker.protection.sealed import Sealed, SealedAsDict, seal
+from tracker.users import Users
 
 _IDEMPOTENCY_NS = uuid.UUID("8c5e1f7e-4a61-4f0e-9d2b-6c1f3e9a7b10")
 
@@ -194,7 +196,7 @@ class AllegationTracker(Application[UUID]):
                 "recorded_at": event.timestamp.isoformat(),
                 **presenter.provenance(event),
                 "data": presenter.event_data(event, clear, self.keys.data_key),
-                "leaf_hash": _b64(leaf["leaf_hash"]),
+                "leaf_hash": merkle.b64(bytes(leaf["leaf_hash"])),
             })
         return out
 
@@ -245,8 +247,6 @@ class AllegationTracker(Application[UUID]):
             raise ValidationError({field: [f"No allegation {allegation_id!r} exists."]}) from None
 
     def _reviewer(self, user_id: str) -> Actor:
-        from tracker.users import Users  # local: the directory shares our database
-
         try:
             user = Users(self.db).get(user_id)
         except NotFoundError:
@@ -309,8 +309,3 @@ def _fingerprint(key: bytes, report: dict[str, Any]) -> str:
     body = json.dumps(report, sort_keys=True, ensure_ascii=False, default=str).encode()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
-
-def _b64(value: bytes) -> str:
-    import base64
-
-    return base64.b64encode(bytes(value)).decode()
