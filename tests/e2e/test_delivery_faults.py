@@ -117,6 +117,9 @@ def test_redis_stopped_while_allegations_are_submitted_loses_nothing(
             own_redis.start()
             expected = {rules.delivery_id(r.position, sid) for r in before + during}
             wait_until(lambda: arrived(receiver) == expected, 60, "every delivery after restart")
+            # the worker records the outcome just after the receiver answered
+            wait_until(lambda: {r["state"] for r in rows(services)} == {"delivered"}, 20,
+                       "every delivery recorded as delivered")
     finally:
         procs.stop()
         connection.close()
@@ -162,7 +165,10 @@ def test_retries_wait_for_their_backoff_through_rq_s_scheduler(
         wait_until(lambda: receiver.calls.get("/flaky") == 1, 30, "the first attempt")
         failed_at = time.monotonic()
         wait_until(lambda: receiver.delivered("/flaky"), 30, "the retry")
-    assert time.monotonic() - failed_at >= 1.5
+        assert time.monotonic() - failed_at >= 1.5
+        # the worker records the outcome just after the receiver answered
+        wait_until(lambda: [r for r in rows(services) if r["state"] == "delivered"], 20,
+                   "the retry recorded as delivered")
     [row] = rows(services)
     assert (row["state"], row["attempts"], row["last_error"]) == (
         "delivered", 2, "HTTP 503 Service Unavailable")
