@@ -51,5 +51,5 @@ def build(config: Config) -> Tracker:
     app.keys = KeyStore(app.db, master)
     app.keys.check_master_key()
     signer = Signer.load(config.signing_key_path or config.data_dir / "signing.key")
-    heads = TreeHeads(app.db, signer, config.log_origin)
+    heads = TreeHeads(app.db, signer, config.log_origin, app.settle)
     return Tracker(config=config, app=app, users=Users(app.db), heads=heads)

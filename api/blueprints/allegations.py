@@ -1,4 +1,5 @@
-"""Allegations: submit, read (now, at a version, as known at a time), change, history."""
+"""Allegations: submit, read (now, at a version, as known at a time), change, history, and the
+pages of their comments, information and evidence."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from flask import Response, jsonify, url_for
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from api import context as ctx
 from api.blueprints import Blueprint
@@ -103,6 +105,34 @@ _route("/<allegation_id>/information", i.InformationSchema,
 _route("/<allegation_id>/evidence", i.EvidenceSchema,
        "Record an evidence file by its SHA-256 (content-addressed).", "attach_evidence",
        lambda b: {"evidence": b})
+
+
+def _entries_route(kind: str, page: type, doc: str) -> None:
+    out = page()
+
+    def view(query: dict[str, Any], allegation_id: str) -> Response:
+        got = ctx.tracker().app.entries(ctx.actor(), allegation_id, kind, limit=query["limit"],
+                                        cursor=query.get("cursor"))
+        return jsonify(out.dump({"items": got.items, "next_cursor": got.next_cursor}))
+
+    view.__doc__ = doc
+    view.__name__ = f"list_{kind}"
+    decorated = bp.alt_response(422, schema=o.ProblemOut,
+                                description="Invalid limit or cursor")(view)
+    decorated = bp.alt_response(404, schema=o.ProblemOut,
+                                description="Unknown or not visible")(decorated)
+    decorated = bp.response(200, page)(decorated)
+    decorated = bp.arguments(i.EntriesQuerySchema(), location="query",
+                             unknown=RAISE)(decorated)  # typos are errors
+    bp.route(f"/<allegation_id>/{kind}", methods=["GET"], endpoint=f"list_{kind}")(decorated)
+
+
+_entries_route("comments", o.CommentsPageOut,
+               "The allegation's comments, newest first, in pages (`limit`, `cursor`).")
+_entries_route("information", o.InformationPageOut,
+               "The information added to the allegation, newest first, in pages.")
+_entries_route("evidence", o.EvidencePageOut,
+               "The allegation's evidence records, newest first, in pages.")
 
 
 @bp.route("/<allegation_id>/erasure", methods=["POST"])

@@ -1,4 +1,5 @@
-"""My queue, all allegations (filters, keyset pages), one allegation, assign and comment."""
+"""My queue, all allegations (filters, keyset pages), one allegation (and all its comments,
+information or evidence, in pages), assign and comment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Response, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from api.context import request_id
 from api.pages import bp, common, forms
@@ -19,6 +21,9 @@ from tracker.projections import Filters
 from tracker.taxonomy import taxonomy
 
 SAFE_SCHEMES = ("http", "https")
+ENTRIES_PAGE_SIZE = 50
+ENTRY_HEADINGS = {"comments": _l("Comments"), "information": _l("Information added"),
+                  "evidence": _l("Evidence")}
 
 
 def link_uri(uri: str | None) -> str | None:
@@ -100,6 +105,24 @@ def render_allegation(aid: str, problems: dict[str, dict[str, list[str]]] | None
 def allegation(aid: str) -> Response:
     """One allegation: facts, sources with their grading, evidence, personal data, timeline."""
     return render_allegation(aid)
+
+
+@bp.route("/allegations/<aid>/<any(comments, information, evidence):kind>")
+@signed_in
+def entries(aid: str, kind: str) -> ResponseReturnValue:
+    """All of an allegation's comments, information or evidence records, newest first, paged."""
+    who = common.me()
+    app = common.services().app
+    state = app.get(who, aid)
+    page = app.entries(who, aid, kind, limit=ENTRIES_PAGE_SIZE,
+                       cursor=request.args.get("cursor") or None)
+    next_url = (forms.page_url(request.path, request.args, page.next_cursor)
+                if page.next_cursor else None)
+    first_url = (forms.page_url(request.path, request.args, None)
+                 if request.args.get("cursor") else None)
+    return render_template("entries.html", a=state, kind=kind, heading=ENTRY_HEADINGS[kind],
+                           total=state[f"{kind}_total"], page=page, next_url=next_url,
+                           first_url=first_url)
 
 
 @bp.route("/allegations/<aid>/assign", methods=["POST"])

@@ -11,6 +11,7 @@ import pycountry
 from marshmallow import fields as f
 from marshmallow import validate as v
 
+from tracker.application import MAX_ENTRIES_PAGE, RECENT_ENTRIES
 from tracker.domain.values import (
     CREDIBILITY,
     DATE_PRECISIONS,
@@ -228,6 +229,15 @@ class AllegationQuerySchema(Strict):
     def _one(self, data: dict[str, Any], **_: Any) -> None:
         if "version" in data and "as_of" in data:
             raise ma.ValidationError("Give `version` or `as_of`, not both.", "as_of")
+
+
+class EntriesQuerySchema(Strict):
+    """A page of an allegation's comments, information or evidence (newest first)."""
+
+    limit = f.Integer(load_default=RECENT_ENTRIES, validate=v.Range(1, MAX_ENTRIES_PAGE),
+                      metadata={"description": f"Page size, at most {MAX_ENTRIES_PAGE}"})
+    cursor = f.String(validate=v.Length(1, 1000),
+                      metadata={"description": "`next_cursor` of the previous page (opaque)"})
 
 
 class UsersQuerySchema(Strict):

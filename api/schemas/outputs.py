@@ -5,6 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields as f
 
+from tracker.application import RECENT_ENTRIES
+
 
 class Out(ma.Schema):
     """Output schemas keep field order as declared."""
@@ -72,13 +74,23 @@ class ProtectedOut(Out):
     notes = f.String(metadata=_PROTECTED_VALUE)
 
 
-class EntryOut(Out):
+_POSITION = {"description": "0-based position of its event in the global log"}
+
+
+class CommentOut(Out):
     text = f.String()
-    source_id = f.String()
-    version = f.Integer()
+    version = f.Integer(metadata={"description": "the allegation's version this event made"})
     recorded_at = f.String()
     actor = f.String()
     organisation = f.String()
+    position = f.Integer(metadata=_POSITION)
+
+
+class InformationOut(CommentOut):
+    """A piece of added information."""
+
+    source_id = f.String(allow_none=True, metadata={
+        "description": "the source (in `sources`) this information came with, if any"})
 
 
 class EvidenceOut(Out):
@@ -90,6 +102,26 @@ class EvidenceOut(Out):
     version = f.Integer()
     recorded_at = f.String()
     actor = f.String()
+    organisation = f.String()
+    position = f.Integer(metadata=_POSITION)
+
+
+_NEXT = {"description": "`cursor` of the next (older) page, null on the last page"}
+
+
+class CommentsPageOut(Out):
+    items = f.List(f.Nested(CommentOut), metadata={"description": "newest first"})
+    next_cursor = _s(metadata=_NEXT)
+
+
+class InformationPageOut(Out):
+    items = f.List(f.Nested(InformationOut), metadata={"description": "newest first"})
+    next_cursor = _s(metadata=_NEXT)
+
+
+class EvidencePageOut(Out):
+    items = f.List(f.Nested(EvidenceOut), metadata={"description": "newest first"})
+    next_cursor = _s(metadata=_NEXT)
 
 
 class OfficialResponseOut(Out):
@@ -120,10 +152,22 @@ class AllegationOut(Out):
     official_responses = f.List(f.Nested(OfficialResponseOut))
     assignee = _s()
     duplicate_of = _s()
-    information = f.List(f.Nested(EntryOut))
-    evidence = f.List(f.Nested(EvidenceOut))
-    comments = f.List(f.Nested(EntryOut))
     personal_data_erased = f.Boolean()
+    information_total = f.Integer(metadata={"description": "pieces of information added"})
+    information = f.List(f.Nested(InformationOut), metadata={
+        "description": f"the latest {RECENT_ENTRIES} (at most), newest first; every one: "
+                       "GET /v1/allegations/{id}/information"})
+    information_next_cursor = _s(metadata=_NEXT)
+    evidence_total = f.Integer(metadata={"description": "evidence records"})
+    evidence = f.List(f.Nested(EvidenceOut), metadata={
+        "description": f"the latest {RECENT_ENTRIES} (at most), newest first; every one: "
+                       "GET /v1/allegations/{id}/evidence"})
+    evidence_next_cursor = _s(metadata=_NEXT)
+    comments_total = f.Integer(metadata={"description": "comments"})
+    comments = f.List(f.Nested(CommentOut), metadata={
+        "description": f"the latest {RECENT_ENTRIES} (at most), newest first; every one: "
+                       "GET /v1/allegations/{id}/comments"})
+    comments_next_cursor = _s(metadata=_NEXT)
 
 
 class HistoryEntryOut(Out):

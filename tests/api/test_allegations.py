@@ -202,6 +202,8 @@ def test_information_sources_evidence_comments_and_assignment(client, monitor, r
         "description": "Photo of the checkpoint"})
     assert ev.status_code == 200
     assert ev.get_json()["evidence"][0]["sha256"] == "ab" * 32
+    assert (ev.get_json()["information_total"], ev.get_json()["evidence_total"]) == (1, 1)
+    assert ev.get_json()["information"][0]["source_id"] == "s2"
     assign = client.post(f"/v1/allegations/{aid}/assignment", headers=reviewer.headers,
                          json={"assignee": reviewer.id})
     assert assign.get_json()["assignee"] == reviewer.id
@@ -211,6 +213,8 @@ def test_information_sources_evidence_comments_and_assignment(client, monitor, r
     comment = client.post(f"/v1/allegations/{aid}/comments", headers=reviewer.headers,
                           json={"text": "Ask the family for the date of arrest."})
     assert comment.get_json()["comments"][0]["text"].startswith("Ask")
+    assert comment.get_json()["comments"][0]["position"] == 4
+    assert comment.get_json()["comments_total"] == 1
     assert comment.get_json()["version"] == 5
     history = client.get(f"/v1/allegations/{aid}/history", headers=reviewer.headers).get_json()
     assert [h["type"] for h in history] == ["Submitted", "InformationAdded", "EvidenceAttached",

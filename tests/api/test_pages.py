@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from html import unescape as html_unescape
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from tests.api.helpers import submit
 from tests.conftest import event_count
 from tests.integration.conftest_projections import project
+from tracker.domain.values import Provenance
 
 SESSION = "tracker_session"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -116,13 +119,14 @@ def test_after_signing_in_one_goes_back_to_the_page_asked_for_but_never_off_site
 
 
 PAGES = ["/queue", "/allegations", "/allegations/{id}", "/allegations/{id}/status",
-         "/statistics", "/audit"]
+         "/statistics", "/audit", "/allegations/{id}/comments", "/allegations/{id}/information",
+         "/allegations/{id}/evidence"]
 # role -> status of each page (the queue sends non-reviewers to the list)
 EXPECTED = {
-    "monitor": [303, 200, 200, 403, 403, 403],
-    "reviewer": [200, 200, 200, 200, 200, 403],
-    "auditor": [303, 200, 200, 403, 200, 200],
-    "admin": [303, 200, 200, 200, 200, 200],
+    "monitor": [303, 200, 200, 403, 403, 403, 200, 200, 200],
+    "reviewer": [200, 200, 200, 200, 200, 403, 200, 200, 200],
+    "auditor": [303, 200, 200, 403, 200, 200, 200, 200, 200],
+    "admin": [303, 200, 200, 200, 200, 200, 200, 200, 200],
 }
 
 
@@ -138,8 +142,9 @@ def test_every_page_renders_for_the_roles_that_may_see_it(app, make_user, allega
 
 def test_a_monitor_cannot_reach_another_organisations_allegation(app, make_user, allegation):
     client = sign_in(app, make_user("monitor", "org-b"))
-    r = client.get(f"/allegations/{allegation}")
-    assert r.status_code == 404 and "text/html" in r.content_type
+    for path in ("", "/comments", "/information", "/evidence"):
+        r = client.get(f"/allegations/{allegation}{path}")
+        assert r.status_code == 404 and "text/html" in r.content_type
     assert allegation not in client.get("/allegations").get_data(as_text=True)
     assert client.get("/allegations/not-an-id").status_code == 404
 
@@ -181,7 +186,8 @@ def test_pages_send_a_csp_without_unsafe_inline_and_carry_no_inline_script_or_st
         app, reviewer, auditor, allegation):
     for user, paths in [(reviewer, ["/sign-in", "/queue", "/allegations",
                                     f"/allegations/{allegation}",
-                                    f"/allegations/{allegation}/status", "/statistics"]),
+                                    f"/allegations/{allegation}/status", "/statistics",
+                                    f"/allegations/{allegation}/evidence"]),
                         (auditor, ["/audit"])]:
         client = sign_in(app, user)
         for path in paths:
@@ -233,3 +239,62 @@ def test_behind_a_tls_proxy_an_https_public_url_makes_the_cookies_secure(service
                                       "csrf_token": csrf_of(form.get_data(as_text=True))})
     cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith(SESSION + "="))
     assert "Secure" in cookie
+
+
+def _comments(services: Any, reviewer: Any, aid: str, n: int) -> None:
+    """`n` comments `comment 0` .. `comment n-1`, in one transaction."""
+    allegation = services.app.repository.get(uuid.UUID(aid))
+    for k in range(n):
+        allegation.comment(f"comment {k}", Provenance.of(reviewer.actor, f"c{k}"))
+    services.app.save(allegation)
+
+
+def _shown(html: str) -> list[str]:
+    return re.findall(r'<p class="text">(comment \d+)</p>', html)
+
+
+def test_a_monitor_sees_the_latest_comments_and_pages_through_all_of_them(
+        app, services, monitor, reviewer, allegation):
+    _comments(services, reviewer, allegation, 55)
+    client = sign_in(app, monitor)
+    html = client.get(f"/allegations/{allegation}").get_data(as_text=True)
+    assert _shown(html) == [f"comment {k}" for k in range(54, 34, -1)]  # the latest 20
+    link = f'href="/allegations/{allegation}/comments"'
+    assert link in html and "All 55, newest first" in html
+    first = client.get(f"/allegations/{allegation}/comments").get_data(as_text=True)
+    assert _shown(first) == [f"comment {k}" for k in range(54, 4, -1)]
+    assert "55 in all" in first and "First page" not in first
+    found = re.search(r'href="([^"]+)" rel="next"', first)
+    assert found
+    second = client.get(html_unescape(found.group(1)))
+    assert second.status_code == 200
+    assert _shown(second.get_data(as_text=True)) == [f"comment {k}" for k in range(4, -1, -1)]
+    assert 'rel="next"' not in second.get_data(as_text=True)
+    assert "First page" in second.get_data(as_text=True)
+
+
+def test_an_altered_cursor_or_unknown_list_on_the_pages_is_refused(app, services, monitor,
+                                                                    reviewer, allegation):
+    _comments(services, reviewer, allegation, 3)
+    client = sign_in(app, monitor)
+    r = client.get(f"/allegations/{allegation}/comments?cursor=forged")
+    assert r.status_code == 422 and "text/html" in r.content_type
+    assert "cursor" in r.get_data(as_text=True)
+    assert client.get(f"/allegations/{allegation}/secrets").status_code == 404
+
+
+def test_evidence_beyond_the_latest_is_one_link_away_and_escaped(app, services, monitor,
+                                                               allegation):
+    for n in range(22):
+        services.app.attach_evidence(monitor.actor, allegation, {
+            "sha256": f"{n:02x}" * 32, "media_type": "image/jpeg", "size": n,
+            "description": f"<b>photo {n}</b>", "uri": "javascript:alert(1)"}, "r")
+    client = sign_in(app, monitor)  # no timeline: the evidence section alone shows them
+    html = client.get(f"/allegations/{allegation}").get_data(as_text=True)
+    shown = re.findall(r"<strong>&lt;b&gt;photo (\d+)&lt;/b&gt;</strong>", html)
+    assert shown == [str(n) for n in range(21, 1, -1)]
+    assert f'href="/allegations/{allegation}/evidence"' in html and "All 22" in html
+    every = client.get(f"/allegations/{allegation}/evidence").get_data(as_text=True)
+    shown = re.findall(r"<strong>&lt;b&gt;photo (\d+)&lt;/b&gt;</strong>", every)
+    assert shown == [str(n) for n in range(21, -1, -1)]
+    assert "<b>" not in every and 'href="javascript:' not in every

@@ -4,6 +4,7 @@ and records nothing."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from itertools import product
 
 import pytest
@@ -107,3 +108,32 @@ def test_replaying_the_events_rebuilds_the_same_state() -> None:
         copy = event.mutate(copy)
     assert copy is not None
     assert (copy.status, copy.version, copy.assignee) == (a.status, a.version, a.assignee)
+
+
+def test_the_state_counts_comments_information_and_evidence_without_keeping_them() -> None:
+    a = at("under_review")
+    for n in range(3):
+        a.comment(f"note {n}", REVIEWER)
+    a.add_information("more", None, None, MONITOR)
+    a.add_information(None, {"type": "media", "reliability": "B", "credibility": 2,
+                             "description": "radio"}, None, REVIEWER)  # a source alone
+    a.attach_evidence({"sha256": "AB" * 32, "media_type": "image/png", "size": 1,
+                       "description": "map"}, MONITOR)
+    assert (a.comments_total, a.information_total, a.evidence_total) == (3, 1, 1)
+    assert [s["id"] for s in a.sources] == ["s1", "s2"]
+    assert not {"comments", "information", "evidence"} & set(vars(a))
+    assert a.pending_events[-1].sha256 == "ab" * 32  # the content stays in the events
+
+
+def test_a_version_1_snapshot_state_is_upcast_to_counts() -> None:
+    state = {"status": "received", "comments": [{"text": "a"}, {"text": "b"}],
+             "information": [{"text": "c"}], "evidence": []}
+    Allegation.upcast_v1_v2(state)
+    assert state == {"status": "received", "comments_total": 2, "information_total": 1,
+                     "evidence_total": 0}
+
+
+def test_provenance_sets_every_one_of_its_fields_on_the_events() -> None:
+    assert REVIEWER.as_kwargs() == asdict(REVIEWER)
+    keyed = Provenance("r1", "reviewer", "un", "req-3", "key-1")
+    assert keyed.as_kwargs() == asdict(keyed)

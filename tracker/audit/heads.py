@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,10 +102,13 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 class TreeHeads:
     """Issues and lists signed tree heads."""
 
-    def __init__(self, db: Database, signer: Signer, origin: str) -> None:
+    def __init__(self, db: Database, signer: Signer, origin: str,
+                 settle: Callable[[], object] | None = None) -> None:
         self.db = db
         self.signer = signer
         self.origin = origin
+        # Places events whose writer committed but did not live to sequence them (PostgreSQL).
+        self.settle = settle
 
     def public_key(self) -> dict[str, str]:
         """The public key as the API serves it."""
@@ -126,6 +130,8 @@ class TreeHeads:
 
     def issue(self) -> dict[str, Any]:
         """Sign the current tree if it grew since the last head; return the latest head."""
+        if self.settle is not None:
+            self.settle()
         with self.db.read() as cur:
             size = tree_size(cur)
             last = cur.scalar("SELECT MAX(tree_size) FROM tree_heads")

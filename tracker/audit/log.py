@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -44,23 +45,42 @@ def stored_event(originator_id: Any, version: int, topic: str, state: Any) -> St
                        state=bytes(state))
 
 
+_PLAIN = re.compile(r"[\x20-\x7e]*")
+
+
 def canonical_bytes(
     position: int, allegation_id: str, version: int, topic: str, recorded_at: str,
     payload_sha256: bytes,
 ) -> bytes:
-    """The bytes a leaf commits to (documented in the README; never plaintext personal data)."""
-    fields = [position, allegation_id, version, topic, recorded_at, merkle.b64(payload_sha256)]
+    """The bytes a leaf commits to (documented in the README; never plaintext personal data).
+
+    The compact JSON array ``[position, allegation_id, version, topic, recorded_at,
+    base64(payload SHA-256)]``, ASCII only.
+    """
+    digest = merkle.b64(payload_sha256)
+    text = f"{allegation_id}{topic}{recorded_at}"
+    if '"' not in text and "\\" not in text and _PLAIN.fullmatch(text):
+        # Nothing to escape: the same bytes json.dumps writes, without its machinery.
+        return (f'[{int(position)},"{allegation_id}",{int(version)},"{topic}",'
+                f'"{recorded_at}","{digest}"]').encode("ascii")
+    fields = [position, allegation_id, version, topic, recorded_at, digest]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+LeafMeta = tuple[int, str, int, str, str, bytes]
+"""(notification id, allegation id, version, topic, recorded_at, payload SHA-256)."""
+
+
+def leaf_meta(stored: StoredEvent | Any, notification_id: int) -> LeafMeta:
+    """What a leaf records of a stored event, before it has a position."""
+    return (int(notification_id), str(stored.originator_id), int(stored.originator_version),
+            stored.topic, recorded_at_of(stored.state), hashlib.sha256(stored.state).digest())
 
 
 def leaf_for(position: int, stored: StoredEvent | Any) -> tuple[bytes, bytes, str]:
     """(payload SHA-256, leaf hash, recorded_at) of a stored record at `position`."""
-    payload = hashlib.sha256(stored.state).digest()
-    recorded_at = recorded_at_of(stored.state)
-    data = canonical_bytes(
-        position, str(stored.originator_id), stored.originator_version, stored.topic,
-        recorded_at, payload,
-    )
+    _nid, aid, version, topic, recorded_at, payload = leaf_meta(stored, 0)
+    data = canonical_bytes(position, aid, version, topic, recorded_at, payload)
     return payload, merkle.leaf_hash(data), recorded_at
 
 
@@ -89,36 +109,172 @@ def tree_size(cur: Cursor) -> int:
     return 0 if value is None else int(value) + 1
 
 
+class TreeCache:
+    """The right edge of the tree as this process last wrote it, to append without reading
+    sibling nodes back. Trusted only while the stored tree still ends where it was left
+    (same size, same last leaf); otherwise rebuilt from the stored nodes in one query."""
+
+    def __init__(self) -> None:
+        self.tree: merkle.IncrementalTree | None = None
+        self.last: bytes | None = None
+
+    def at(self, cur: Cursor, end: tuple[int, bytes | None] | None = None
+           ) -> merkle.IncrementalTree:
+        """An incremental tree of the stored leaves; `end` = (size, last leaf) if known."""
+        if end is None:
+            row = cur.execute(_LAST_LEAF).fetchone()
+            end = (0, None) if row is None else (int(row["position"]) + 1,
+                                                 bytes(row["leaf_hash"]))
+        size, last = end
+        if self.tree is None or self.tree.size != size or self.last != last:
+            self.tree = merkle.IncrementalTree.resume(size, _frontier(cur, size))
+            self.last = last
+        return self.tree
+
+    def forget(self) -> None:
+        """Drop the cached edge (after a rolled-back append)."""
+        self.tree = None
+
+    def grow(self, cur: Cursor, metas: Sequence[LeafMeta],
+             end: tuple[int, bytes | None] | None = None,
+             ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
+        """The rows of the next leaves (in order) and of every tree node they complete.
+
+        The caller holds the log's write lock (SQLite's, or the sequencer's on PostgreSQL)
+        until those rows are committed (or calls `forget`)."""
+        tree = self.at(cur, end)
+        leaf_rows: list[tuple[Any, ...]] = []
+        node_rows: list[tuple[int, int, bytes]] = []
+        for position, (nid, aid, version, topic, recorded_at, payload) in enumerate(
+                metas, tree.size):
+            leaf = merkle.leaf_hash(canonical_bytes(position, aid, version, topic, recorded_at,
+                                                    payload))
+            leaf_rows.append((position, nid, aid, version, topic, recorded_at, payload, leaf))
+            # The tree keeps its own copy of each leaf (level 0): a leaf hash rewritten in
+            # audit_leaves to match an altered record is then caught at its exact position.
+            node_rows.append((0, position, leaf))
+            node_rows.extend(tree.append(leaf))
+            self.last = leaf
+        return leaf_rows, node_rows
+
+
+_LAST_LEAF = "SELECT position, leaf_hash FROM audit_leaves ORDER BY position DESC LIMIT 1"
+
+
+def _frontier(cur: Cursor, size: int) -> merkle.Getter:
+    """A getter over the perfect subtrees covering [0, size), read in one query."""
+    keys, start = [], 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            keys.append((level, start >> level))
+            start += 1 << level
+    store = NodeStore(cur)
+    if keys:
+        where = " OR ".join(["(level = ? AND idx = ?)"] * len(keys))
+        rows = cur.execute(f"SELECT level, idx, hash FROM merkle_nodes WHERE {where}",
+                           [v for key in keys for v in key]).fetchall()
+        store.fresh.update({(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in rows})
+    return store.get
+
+
 def append_leaves(
     cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
+    cache: TreeCache | None = None,
 ) -> list[int]:
     """Write the leaves and completed nodes of newly inserted events; returns their positions.
 
-    Runs inside the event store's insert transaction, after the insert took the write lock,
-    so positions are contiguous and follow commit order.
+    Runs inside the event store's insert transaction, after the insert took the write lock
+    (SQLite), so positions are contiguous and follow commit order.
     """
-    position = tree_size(cur)
-    nodes = NodeStore(cur)
-    leaf_rows: list[tuple[Any, ...]] = []
-    node_rows: list[tuple[int, int, bytes]] = []
-    positions: list[int] = []
-    for stored, nid in zip(stored_events, notification_ids, strict=True):
-        payload, leaf, recorded_at = leaf_for(position, stored)
-        leaf_rows.append((position, nid, str(stored.originator_id), stored.originator_version,
-                          stored.topic, recorded_at, payload, leaf))
-        nodes.fresh[(0, position)] = leaf
-        # The tree keeps its own copy of each leaf (level 0): a leaf hash rewritten in
-        # audit_leaves to match an altered record is then caught at its exact position.
-        node_rows.append((0, position, leaf))
-        for level, index, value in merkle.nodes_completed_by_append(position, nodes.get, leaf):
-            nodes.fresh[(level, index)] = value
-            node_rows.append((level, index, value))
-        positions.append(position)
-        position += 1
+    cache = cache or TreeCache()
+    metas = [leaf_meta(s, nid) for s, nid in zip(stored_events, notification_ids, strict=True)]
+    try:
+        leaf_rows, node_rows = cache.grow(cur, metas)
+        cur.executemany(
+            "INSERT INTO audit_leaves (position, notification_id, allegation_id, version, topic,"
+            " recorded_at, payload_sha256, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            leaf_rows)
+        cur.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                        node_rows)
+    except BaseException:
+        cache.forget()
+        raise
+    return [row[0] for row in leaf_rows]
+
+
+# ---- PostgreSQL: leaves held with the events, placed later by the sequencer -----------
+
+_BATCH = 5000
+
+
+def hold_leaves(
+    cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
+) -> None:
+    """Record what the events' leaves commit to, in the events' own transaction, unpositioned."""
     cur.executemany(
-        "INSERT INTO audit_leaves (position, notification_id, allegation_id, version, topic,"
-        " recorded_at, payload_sha256, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        leaf_rows,
-    )
-    cur.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)", node_rows)
-    return positions
+        "INSERT INTO pending_leaves (notification_id, allegation_id, version, topic,"
+        " recorded_at, payload_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+        [leaf_meta(s, nid) for s, nid in zip(stored_events, notification_ids, strict=True)])
+
+
+_PENDING = (
+    "SELECT p.notification_id, p.allegation_id, p.version, p.topic, p.recorded_at,"
+    " p.payload_sha256, t.position AS last_position, t.leaf_hash AS last_leaf"
+    f" FROM pending_leaves p LEFT JOIN ({_LAST_LEAF}) t ON true"
+    " ORDER BY p.notification_id LIMIT ?")
+# One statement, so one transaction even on an autocommit connection. The rows travel as
+# one JSON text each (hashes in hex): far cheaper for the driver than arrays of parameters.
+MOVE_PENDING = (
+    "WITH l AS (SELECT * FROM json_to_recordset(?::json) AS x(position bigint, nid bigint,"
+    " aid text, version bigint, topic text, recorded_at text, payload text, leaf text)),"
+    " gone AS (DELETE FROM pending_leaves WHERE notification_id IN (SELECT nid FROM l)),"
+    " leaves AS (INSERT INTO audit_leaves (position, notification_id, allegation_id, version,"
+    " topic, recorded_at, payload_sha256, leaf_hash) SELECT position, nid, aid, version, topic,"
+    " recorded_at, decode(payload, 'hex'), decode(leaf, 'hex') FROM l),"
+    " nodes AS (INSERT INTO merkle_nodes (level, idx, hash) SELECT level, idx,"
+    " decode(hash, 'hex') FROM json_to_recordset(?::json) AS x(level bigint, idx bigint,"
+    " hash text))"
+    " SELECT 1")
+_LEAF_KEYS = ("position", "nid", "aid", "version", "topic", "recorded_at", "payload", "leaf")
+
+
+def _as_json(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> str:
+    return json.dumps([{k: v.hex() if isinstance(v, bytes) else v for k, v in zip(keys, row,
+                                                                                 strict=True)}
+                       for row in rows], separators=(",", ":"))
+
+
+def pending_batch(cur: Cursor, cache: TreeCache
+                  ) -> tuple[tuple[str, str], dict[int, int], bool] | None:
+    """The next batch of pending leaves (PostgreSQL), in notification-id order (so an
+    allegation's versions keep their order), given the next positions.
+
+    Returns the parameters of `MOVE_PENDING`, the positions it gives (by notification id),
+    and whether the batch was full (more may be pending), or None when nothing is pending.
+    The caller holds the sequencer lock until the statement committed (or calls
+    `cache.forget()`).
+    """
+    rows = cur.execute(_PENDING, (_BATCH,)).fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    end = (0, None) if first["last_position"] is None else (
+        int(first["last_position"]) + 1, bytes(first["last_leaf"]))
+    metas = [(int(r["notification_id"]), r["allegation_id"], int(r["version"]), r["topic"],
+              r["recorded_at"], bytes(r["payload_sha256"])) for r in rows]
+    leaf_rows, node_rows = cache.grow(cur, metas, end)
+    params = (_as_json(_LEAF_KEYS, leaf_rows), _as_json(("level", "idx", "hash"), node_rows))
+    return params, {row[1]: row[0] for row in leaf_rows}, len(rows) == _BATCH
+
+
+def positions_of(cur: Cursor, wanted: Sequence[int]) -> dict[int, int]:
+    """The positions of those of these notification ids that have one."""
+    if not wanted:
+        return {}
+    rows = cur.execute(POSITIONS_OF.format(marks=", ".join("?" * len(wanted))),
+                       list(wanted)).fetchall()
+    return {int(r["notification_id"]): int(r["position"]) for r in rows}
+
+
+POSITIONS_OF = ("SELECT notification_id, position FROM audit_leaves"
+                " WHERE notification_id IN ({marks})")

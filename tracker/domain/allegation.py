@@ -28,9 +28,19 @@ def _text(value: str | None, field: str, limit: int) -> dict[str, list[str]]:
 
 
 class Allegation(Aggregate):
-    """An allegation of a violation, as reported, corroborated and reviewed over time."""
+    """An allegation of a violation, as reported, corroborated and reviewed over time.
+
+    The state keeps what the workflow and the allegation's own document need (its facts,
+    sources and their grading, personal data blocks, status, assignee). Comments, added
+    information and evidence records accumulate for as long as an allegation is worked on,
+    so the state keeps only how many there are: their content stays in their events, and the
+    application reads the latest few, or any page of them, from the event log. The state, its
+    snapshots and the cost of loading it therefore no longer grow with those entries.
+    """
 
     TOPIC = "Allegation"
+    # 2: `comments`, `information` and `evidence` lists became counts (`upcast_v1_v2`).
+    class_version = 2
 
     class Event(Aggregate.Event):
         """Every event carries server-set provenance."""
@@ -84,7 +94,7 @@ class Allegation(Aggregate):
             a.status = "received"
             a.assignee = None
             a.duplicate_of = None
-            a.information, a.evidence, a.comments = [], [], []
+            a.comments_total = a.information_total = a.evidence_total = 0
             a.erased = False
             a.idempotency_keys = {}
 
@@ -95,14 +105,9 @@ class Allegation(Aggregate):
         protected: Sealed | None
 
         def apply(self, a: Allegation) -> None:
-            entry: dict[str, Any] = {"text": self.text, "version": self.originator_version,
-                                     "recorded_at": self.timestamp.isoformat(),
-                                     "actor": self.actor, "organisation": self.organisation}
             if self.source is not None:
-                source = _source_entry(self, self.source, len(a.sources) + 1)
-                a.sources.append(source)
-                entry["source_id"] = source["id"]
-            a.information.append(entry)
+                a.sources.append(_source_entry(self, self.source, len(a.sources) + 1))
+            a.information_total += 1
             if self.protected:
                 a.sealed.append(self.protected)
 
@@ -122,12 +127,7 @@ class Allegation(Aggregate):
         uri: str | None
 
         def apply(self, a: Allegation) -> None:
-            a.evidence.append({
-                "sha256": self.sha256, "media_type": self.media_type, "size": self.size,
-                "description": self.description, "uri": self.uri,
-                "version": self.originator_version, "recorded_at": self.timestamp.isoformat(),
-                "actor": self.actor,
-            })
+            a.evidence_total += 1
 
     class Assigned(Event):
         TOPIC = "Allegation.Assigned"
@@ -153,9 +153,7 @@ class Allegation(Aggregate):
         text: str
 
         def apply(self, a: Allegation) -> None:
-            a.comments.append({"text": self.text, "actor": self.actor,
-                               "version": self.originator_version,
-                               "recorded_at": self.timestamp.isoformat()})
+            a.comments_total += 1
 
     class OfficialResponseRecorded(Event):
         TOPIC = "Allegation.OfficialResponseRecorded"
@@ -189,11 +187,17 @@ class Allegation(Aggregate):
         status: str
         assignee: str | None
         duplicate_of: str | None
-        information: list[dict[str, Any]]
-        evidence: list[dict[str, Any]]
-        comments: list[dict[str, Any]]
+        information_total: int
+        evidence_total: int
+        comments_total: int
         erased: bool
         idempotency_keys: dict[str, int]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before version 2 carries the entries themselves: keep their count."""
+        for name in ("comments", "information", "evidence"):
+            state[f"{name}_total"] = len(state.pop(name, None) or [])
 
     @classmethod
     def submit(cls, allegation_id: UUID, report: dict[str, Any], protected: Sealed | None,

@@ -79,6 +79,20 @@ class StaleVersionError(ConflictError):
         self.current = current
 
 
+class BusyError(ConflictError):
+    """Other requests kept changing the allegation while this one was being applied."""
+
+    title = "Allegation busy"
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"The allegation changed {attempts} times while this request was being applied, "
+            "so nothing was recorded. Retry in a moment (with the same Idempotency-Key, if "
+            "you sent one).",
+            attempts=attempts,
+        )
+
+
 class IdempotencyConflictError(ConflictError):
     """An Idempotency-Key was reused with a different request body."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from tracker.domain.errors import ValidationError
@@ -98,4 +98,7 @@ class Provenance:
 
     def as_kwargs(self) -> dict[str, Any]:
         """The event attributes this provenance sets."""
-        return asdict(self)
+        # Not `dataclasses.asdict`: it deep-copies every value (~25 us per event).
+        return {"actor": self.actor, "actor_role": self.actor_role,
+                "organisation": self.organisation, "request_id": self.request_id,
+                "idempotency_key": self.idempotency_key}

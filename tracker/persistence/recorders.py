@@ -6,27 +6,65 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from tracker.audit.log import TreeCache
+from tracker.persistence import sequencer
 from tracker.persistence.db import Cursor
-from tracker.persistence.write import in_transaction
+from tracker.persistence.write import WriteContext, in_transaction
 
 
 class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
-    """SQLite: rowid is the notification id; writes are serialised by the database lock."""
+    """SQLite: rowid is the notification id; writes are serialised by the database lock,
+    so each append gives its leaves their positions in its own transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tree_cache = TreeCache()
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         assert ids is not None
-        in_transaction(Cursor(c, "sqlite"), list(stored_events), list(ids), kwargs.get("write"))
+        try:
+            in_transaction(Cursor(c, "sqlite"), list(stored_events), list(ids),
+                           kwargs.get("write"), self.tree_cache)
+        except BaseException:
+            self.tree_cache.forget()
+            raise
         return ids
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        except BaseException:
+            self.tree_cache.forget()  # the commit may have failed after the tree moved on
+            raise
 
 
 class TrackerPostgresRecorder(PostgresApplicationRecorder):
-    """PostgreSQL: the library's EXCLUSIVE table lock orders positions by commit."""
+    """PostgreSQL, group commit: writers insert concurrently (no table lock); each event's
+    leaf content commits with it, unpositioned; then the sequencer gives leaves their
+    positions, one transaction at a time, many writers' events per transaction.
+
+    The log that followers read is the tree (`audit_leaves` by position), whose positions
+    commit strictly in order, so a follower never skips an event that commits late.
+    A write returns only after its events have positions (acknowledged after that commit).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tree_cache = TreeCache()
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # Not the application recorder's: it takes LOCK TABLE ... EXCLUSIVE, which
+        # serialises every writer through its commit. Order comes from the sequencer instead.
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -36,3 +74,21 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
         in_transaction(Cursor(curs, "postgres"), list(stored_events), list(ids),
                        kwargs.get("write"))
         return ids
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        if ids:
+            positions = self.sequence(ids)
+            write: WriteContext | None = kwargs.get("write")
+            if write is not None:
+                write.positions = [positions[i] for i in ids]
+        return ids
+
+    def sequence(self, ids: Sequence[int] = ()) -> dict[int, int]:
+        """The positions of the committed events `ids` (see `tracker.persistence.sequencer`);
+        with no ids, place whatever is pending now (after a writer crashed, say)."""
+        with self.datastore.get_connection() as conn:
+            assert conn.autocommit
+            positions: dict[int, int] = sequencer.sequence(conn, ids, self.tree_cache)
+        return positions

@@ -6,11 +6,13 @@ from tracker.persistence.db import Cursor, Dialect
 
 _BLOB = {"sqlite": "BLOB", "postgres": "BYTEA"}
 _INT = {"sqlite": "INTEGER", "postgres": "BIGINT"}
+# SQLite: a table keyed by its primary key alone is one B-tree instead of a table and an index.
+_WITHOUT_ROWID = {"sqlite": " WITHOUT ROWID", "postgres": ""}
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS audit_leaves (
   position {INT} PRIMARY KEY,
-  notification_id {INT} NOT NULL UNIQUE,
+  notification_id {INT} NOT NULL,
   allegation_id TEXT NOT NULL,
   version {INT} NOT NULL,
   topic TEXT NOT NULL,
@@ -19,13 +21,20 @@ CREATE TABLE IF NOT EXISTS audit_leaves (
   leaf_hash {BLOB} NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_allegation ON audit_leaves (allegation_id, version);
-CREATE INDEX IF NOT EXISTS audit_leaves_recorded_at ON audit_leaves (recorded_at);
+CREATE TABLE IF NOT EXISTS pending_leaves (
+  notification_id {INT} PRIMARY KEY,
+  allegation_id TEXT NOT NULL,
+  version {INT} NOT NULL,
+  topic TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  payload_sha256 {BLOB} NOT NULL
+);
 CREATE TABLE IF NOT EXISTS merkle_nodes (
   level {INT} NOT NULL,
   idx {INT} NOT NULL,
   hash {BLOB} NOT NULL,
   PRIMARY KEY (level, idx)
-);
+){WITHOUT_ROWID};
 CREATE TABLE IF NOT EXISTS data_keys (
   allegation_id TEXT PRIMARY KEY,
   wrapped {BLOB},
@@ -63,9 +72,18 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
+# PostgreSQL writers find their positions by notification id after the sequencer ran.
+POSTGRES_ONLY = """
+CREATE INDEX IF NOT EXISTS audit_leaves_notification ON audit_leaves (notification_id)
+"""
+
+
 def statements(dialect: Dialect, ddl: str = TABLES) -> list[str]:
     """The DDL statements for a dialect."""
-    text = ddl.format(INT=_INT[dialect], BLOB=_BLOB[dialect])
+    if dialect == "postgres" and ddl is TABLES:
+        ddl = TABLES + ";" + POSTGRES_ONLY
+    text = ddl.format(INT=_INT[dialect], BLOB=_BLOB[dialect],
+                      WITHOUT_ROWID=_WITHOUT_ROWID[dialect])
     return [s.strip() for s in text.split(";") if s.strip()]
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from eventsourcing.persistence import StoredEvent
 
-from tracker.audit.log import append_leaves
+from tracker.audit.log import TreeCache, append_leaves, hold_leaves
 from tracker.persistence.db import Cursor
 
 
@@ -21,12 +21,20 @@ class WriteContext:
 
 
 def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int],
-                   write: WriteContext | None) -> None:
-    """Everything that must commit atomically with the events."""
-    positions = append_leaves(cur, stored_events, ids)
+                   write: WriteContext | None, cache: TreeCache | None = None) -> None:
+    """Everything that must commit atomically with the events.
+
+    SQLite: the leaves with their positions (the write lock is held). PostgreSQL: what the
+    leaves commit to, held unpositioned until the sequencer places them after the commit.
+    """
+    if cur.dialect == "sqlite":
+        positions = append_leaves(cur, stored_events, ids, cache)
+        if write is not None:
+            write.positions = positions
+    else:
+        hold_leaves(cur, stored_events, ids)
     if write is None:
         return
-    write.positions = positions
     now = datetime.now(UTC).isoformat()
     cur.executemany(
         "INSERT INTO data_keys (allegation_id, wrapped, created_at) VALUES (?, ?, ?)",
