@@ -61,6 +61,8 @@ def register(main: click.Group) -> None:
                        f"({outcome.checked / max(elapsed, 1e-9):,.0f} events/s); tree size "
                        f"{outcome.tree_size}, root {outcome.root_hash}; "
                        f"{outcome.heads_checked} signed head(s) match")
+            for note in outcome.notes:
+                click.echo(f"note: {note}")
         else:
             where = ("" if outcome.first_bad_position is None
                      else f" at position {outcome.first_bad_position}")

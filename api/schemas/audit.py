@@ -61,6 +61,9 @@ class VerifyOut(Out):
     heads_checked = f.Integer()
     first_bad_position = f.Integer(allow_none=True)
     reason = f.String()
+    notes = f.List(f.String(), metadata={
+        "description": "present when there is something to say, e.g. events committed but "
+                       "still awaiting their position (PostgreSQL), which were not checked"})
 
 
 class CheckpointOut(Out):

@@ -60,6 +60,13 @@ def _nid(services, position: int) -> int:
                               (position,)))
 
 
+def _size(services) -> int:
+    from tracker.audit.log import tree_size
+
+    with services.app.db.read() as cur:
+        return tree_size(cur)
+
+
 def test_an_untouched_log_verifies(services):
     _fill(services)
     services.heads.issue()
@@ -212,3 +219,161 @@ def _getter(services):
     return get
 
 
+
+
+def test_a_leafs_recorded_at_altered(services):
+    # The time replay --as-of and the served log entries use is the leaf's own column.
+    _fill(services)
+    _sql(services, "UPDATE audit_leaves SET recorded_at = ? WHERE position = 2",
+         ("2001-01-01T00:00:00+00:00",))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 2)
+    assert "altered" in outcome.reason
+
+
+def test_a_record_with_text_state_verifies_as_its_bytes(services):
+    if services.app.db.dialect != "sqlite":
+        pytest.skip("only SQLite can hand back a BLOB column as TEXT")
+    _fill(services)
+    table, key = _events(services)
+    _sql(services, f"UPDATE {table} SET state = CAST(state AS TEXT) WHERE {key} = ?",
+         (_nid(services, 1),))
+    assert _verify(services).ok
+
+
+def test_progress_is_reported_per_page(services, monkeypatch):
+    from tracker.audit import verify as module
+
+    monkeypatch.setattr(module, "PAGE", 4)
+    _fill(services, 10)
+    calls: list[tuple[int, int]] = []
+    outcome = verify(services.app.db, services.heads.signer.public, services.heads.all(),
+                     lambda done, total: calls.append((done, total)))
+    assert outcome.ok, outcome
+    assert calls == [(4, 10), (8, 10), (10, 10)]
+
+
+def test_every_signed_head_is_checked_where_the_tree_reaches_it(services, monkeypatch):
+    """Heads inside and at the edges of pages; a rewrite after the first head is caught by the
+    second, and a record altered before any head at its own position."""
+    from tracker.audit import merkle
+    from tracker.audit import verify as module
+    from tracker.audit.log import leaf_for
+
+    monkeypatch.setattr(module, "PAGE", 4)
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    for size in (1, 3, 4, 5, 8, 11):
+        for i in range(size - _size(services)):
+            services.app.submit(monitor, REPORT, f"r{size}-{i}")
+        assert services.heads.issue()["tree_size"] == size
+    outcome = _verify(services)
+    assert outcome.ok and outcome.heads_checked == 6, outcome
+    # Everything about position 6 rewritten (record, leaf, both copies, interior nodes):
+    # heads 1..5 still match, the head of size 8 does not.
+    nid = _nid(services, 6)
+    _forge(services, nid, "Allegation", "Allegatiom")
+    payload, leaf, _ = leaf_for(6, _stored(services, nid))
+    _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = 6",
+         (payload, leaf))
+    _sql(services, "UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = 6", (leaf,))
+    with services.app.db.tx() as cur:
+        cur.execute("DELETE FROM merkle_nodes WHERE level > 0")
+        tree = merkle.IncrementalTree()
+        for r in cur.execute("SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx"
+                             ).fetchall():
+            for level, idx, value in tree.append(bytes(r["hash"])):
+                if level > 0:
+                    cur.execute("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                                (level, idx, value))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position, outcome.checked) == (False, None, 8)
+    assert "the first 8 records" in outcome.reason
+    # A record altered (leaf left alone) at position 2 is named before any later head fails.
+    _forge(services, _nid(services, 2), "Allegation", "Allegatiom")
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 2)
+    assert "altered" in outcome.reason
+
+
+def test_records_written_while_verifying_are_left_for_the_next_run(services, monkeypatch):
+    from tracker.audit import verify as module
+
+    monkeypatch.setattr(module, "PAGE", 2)
+    _fill(services)
+    monitor, _ = services.users.add("M2", "monitor", "org-b")
+    written = []
+
+    def progress(done: int, total: int) -> None:
+        if not written:
+            written.append(services.app.submit(monitor, REPORT, "during"))
+
+    outcome = verify(services.app.db, services.heads.signer.public, services.heads.all(),
+                     progress)
+    assert outcome.ok, outcome
+    assert written and outcome.checked == outcome.tree_size == 6
+    assert _verify(services).checked == 7
+
+
+def _hold(services, nid: int) -> None:
+    """A pending leaf, as a PostgreSQL writer leaves one for the sequencer."""
+    _sql(services, "INSERT INTO pending_leaves (notification_id, allegation_id, version, topic,"
+                   " recorded_at, payload_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+         (nid, "00000000-0000-0000-0000-000000000000", 99, "Allegation.Commented",
+          "2026-01-01T00:00:00+00:00", b"\0" * 32))
+
+
+def _write_outside_the_log(services) -> int:
+    """A stored record without a leaf, as a writer leaves it for the sequencer."""
+    table, key = _events(services)
+    with services.app.db.read() as cur:
+        row = cur.execute(f"SELECT * FROM {table} ORDER BY originator_version DESC LIMIT 1"
+                          ).fetchone()
+    _sql(services, f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
+                   f" VALUES (?, ?, ?, ?)",
+         (row["originator_id"], 99, row["topic"], row["state"]))
+    with services.app.db.read() as cur:
+        return int(cur.scalar(f"SELECT MAX({key}) FROM {table}"))
+
+
+def test_records_awaiting_sequencing_are_counted_not_checked(services):
+    _fill(services)
+    nid = _write_outside_the_log(services)
+    _hold(services, nid)
+    outcome = _verify(services)
+    assert outcome.ok, outcome
+    assert outcome.checked == 6
+    assert outcome.notes == ["1 events awaiting sequencing were not checked"]
+    assert outcome.as_dict()["notes"] == outcome.notes
+
+
+def test_a_pending_row_does_not_excuse_a_second_record_outside_the_log(services):
+    _fill(services)
+    nid = _write_outside_the_log(services)
+    _hold(services, nid)
+    table, _ = _events(services)
+    _sql(services, f"UPDATE {table} SET originator_version = 98 WHERE originator_version = 99")
+    _write_outside_the_log(services)
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 6)
+    assert "inserted" in outcome.reason
+
+
+def test_a_pending_row_whose_record_is_gone(services):
+    _fill(services)
+    _hold(services, 10_000)
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 6)
+    assert "awaiting sequencing is missing" in outcome.reason
+
+
+@pytest.mark.parametrize("version", [50, 2.5])
+def test_a_records_version_altered(services, version):
+    if isinstance(version, float) and services.app.db.dialect != "sqlite":
+        pytest.skip("only SQLite stores a fractional value in an integer column")
+    _fill(services)
+    table, key = _events(services)
+    _sql(services, f"UPDATE {table} SET originator_version = ? WHERE {key} = ?",
+         (version, _nid(services, 4)))
+    outcome = _verify(services)
+    assert (outcome.ok, outcome.first_bad_position) == (False, 4)
+    assert "altered" in outcome.reason

@@ -174,6 +174,29 @@ def test_resumed_incremental_tree_continues_like_a_fresh_one(
     assert resumed.root() == root(n, tree.get)
 
 
+@FAST
+@given(seed=st.integers(0, 2**32), n=st.integers(0, 300), data=st.data())
+def test_extending_in_chunks_is_appending_one_by_one(
+    seed: int, n: int, data: st.DataObject
+) -> None:
+    tree = Dense(leaves_for(seed, n))
+    start = data.draw(st.integers(0, n))
+    inc = IncrementalTree.resume(start, tree.getter_for(start))
+    while inc.size < n:
+        chunk = data.draw(st.integers(0, n - inc.size))
+        inc.extend(tree.leaves[inc.size : inc.size + chunk])
+        assert inc.root() == reference_mth(tree.leaves[: inc.size])
+    assert inc.size == n and inc.root() == root(n, tree.get)
+    # It goes on like a tree that got every leaf by append.
+    one_by_one = IncrementalTree()
+    for leaf in tree.leaves:
+        one_by_one.append(leaf)
+    extra = leaves_for(seed + 1, 5)
+    for leaf in extra:
+        assert inc.append(leaf) == one_by_one.append(leaf)
+    assert inc.root() == one_by_one.root()
+
+
 def test_appends_read_one_node_on_average_and_log_n_at_most() -> None:
     reads: list[int] = []
     tree = Dense([])
@@ -367,3 +390,7 @@ def test_unb64_rejects_anything_but_canonical_standard_base64(text: str) -> None
 def test_incremental_tree_refuses_a_hash_of_the_wrong_size() -> None:
     with pytest.raises(ProofError):
         IncrementalTree().append(b"short")
+    tree = IncrementalTree()
+    with pytest.raises(ProofError):
+        tree.extend([leaf_hash(b"a"), b"short"])
+    assert tree.size == 0 and tree.root() == EMPTY_ROOT
