@@ -160,29 +160,35 @@ def test_a_leaf_hash_rewritten_to_match_an_altered_record(services):
     # An attacker who also rewrites the tree's own copy is caught by the signed head.
 
 
-def test_everything_rewritten_is_still_caught_by_the_signed_head(services):
+def _rewrite_everything(services, position: int, old: str, new: str) -> None:
+    """An attacker with write access: the record at `position` altered, its leaf and the tree's
+    copy rewritten to match, and every interior node recomputed so the tree is consistent."""
     from tracker.audit import merkle
     from tracker.audit.log import leaf_for
 
-    _fill(services)
-    services.heads.issue()
-    nid = _nid(services, 3)
-    _forge(services, nid, "triage", "forged")
-    payload, leaf, _ = leaf_for(3, _stored(services, nid))
-    _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = 3",
-         (payload, leaf))
-    _sql(services, "UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = 3", (leaf,))
-    # Recompute every interior node so the tree is self-consistent again.
+    nid = _nid(services, position)
+    _forge(services, nid, old, new)
+    payload, leaf, _ = leaf_for(position, _stored(services, nid))
+    _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = ?",
+         (payload, leaf, position))
+    _sql(services, "UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = ?",
+         (leaf, position))
     with services.app.db.tx() as cur:
         cur.execute("DELETE FROM merkle_nodes WHERE level > 0")
-        leaves = [bytes(r["hash"]) for r in cur.execute(
-            "SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx").fetchall()]
         tree = merkle.IncrementalTree()
-        for h in leaves:
-            for level, idx, value in tree.append(h):
+        for r in cur.execute("SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx"
+                             ).fetchall():
+            for level, idx, value in tree.append(bytes(r["hash"])):
                 if level > 0:
                     cur.execute("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
                                 (level, idx, value))
+
+
+def test_everything_rewritten_is_still_caught_by_the_signed_head(services):
+
+    _fill(services)
+    services.heads.issue()
+    _rewrite_everything(services, 3, "triage", "forged")
     outcome = _verify(services)
     assert not outcome.ok
     assert "signed head" in outcome.reason
@@ -256,9 +262,7 @@ def test_progress_is_reported_per_page(services, monkeypatch):
 def test_every_signed_head_is_checked_where_the_tree_reaches_it(services, monkeypatch):
     """Heads inside and at the edges of pages; a rewrite after the first head is caught by the
     second, and a record altered before any head at its own position."""
-    from tracker.audit import merkle
     from tracker.audit import verify as module
-    from tracker.audit.log import leaf_for
 
     monkeypatch.setattr(module, "PAGE", 4)
     monitor, _ = services.users.add("M", "monitor", "org-a")
@@ -270,21 +274,7 @@ def test_every_signed_head_is_checked_where_the_tree_reaches_it(services, monkey
     assert outcome.ok and outcome.heads_checked == 6, outcome
     # Everything about position 6 rewritten (record, leaf, both copies, interior nodes):
     # heads 1..5 still match, the head of size 8 does not.
-    nid = _nid(services, 6)
-    _forge(services, nid, "Allegation", "Allegatiom")
-    payload, leaf, _ = leaf_for(6, _stored(services, nid))
-    _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = 6",
-         (payload, leaf))
-    _sql(services, "UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = 6", (leaf,))
-    with services.app.db.tx() as cur:
-        cur.execute("DELETE FROM merkle_nodes WHERE level > 0")
-        tree = merkle.IncrementalTree()
-        for r in cur.execute("SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx"
-                             ).fetchall():
-            for level, idx, value in tree.append(bytes(r["hash"])):
-                if level > 0:
-                    cur.execute("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
-                                (level, idx, value))
+    _rewrite_everything(services, 6, "Allegation", "Allegatiom")
     outcome = _verify(services)
     assert (outcome.ok, outcome.first_bad_position, outcome.checked) == (False, None, 8)
     assert "the first 8 records" in outcome.reason

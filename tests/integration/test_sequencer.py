@@ -17,27 +17,22 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPORT
+from tests.integration.test_audit_concurrency import WRITER
 from tracker.audit.verify import verify
 from tracker.bootstrap import Tracker
-
-WRITER = """
-import sys
-from pathlib import Path
-from tracker.bootstrap import build
-from tracker.config import Config
-from tests.conftest import REPORT
-from tracker.domain.values import Actor
-t = build(Config(data_dir=Path(sys.argv[1]), database_url=sys.argv[2]))
-actor = Actor("proc", "P", "monitor", "org-a")
-for i in range(int(sys.argv[3])):
-    t.app.submit(actor, REPORT, f"p{i}")
-t.close()
-"""
 
 
 def _postgres_only(services: Tracker) -> None:
     if services.app.db.dialect != "postgres":
         pytest.skip("the sequencer is PostgreSQL's (SQLite appends under its write lock)")
+
+
+class Died(BaseException):
+    """The writer's process ends here (after its commit, before the sequencer)."""
+
+
+def die(*_a: Any, **_k: Any) -> dict[int, int]:
+    raise Died
 
 
 def _verified(services: Tracker, expected: int) -> None:
@@ -128,12 +123,6 @@ def test_a_writer_dying_between_its_commit_and_the_sequencer_loses_nothing(
     aid = services.app.submit(monitor, REPORT, "first").state["id"]
     recorder = services.app.recorder
 
-    class Died(BaseException):
-        pass
-
-    def die(*_a: Any, **_k: Any) -> dict[int, int]:
-        raise Died
-
     monkeypatch.setattr(recorder, "sequence", die)
     with pytest.raises(Died):
         services.app.comment(reviewer, aid, "committed, never sequenced", "dies")
@@ -165,12 +154,6 @@ def test_signing_a_head_places_what_a_dead_writer_left(services: Tracker,
     _postgres_only(services)
     monitor, _ = services.users.add("M", "monitor", "org-a")
     services.app.submit(monitor, REPORT, "first")
-
-    class Died(BaseException):
-        pass
-
-    def die(*_a: Any, **_k: Any) -> dict[int, int]:
-        raise Died
 
     monkeypatch.setattr(services.app.recorder, "sequence", die)
     with pytest.raises(Died):
