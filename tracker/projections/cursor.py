@@ -32,7 +32,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # Only the one canonical spelling: base64 leaves spare bits in a last character, so
+    # another string could decode to the same bytes.
+    if _b64(raw) != text:
+        raise ValueError("non-canonical base64")
+    return raw
 
 
 class CursorCodec:
