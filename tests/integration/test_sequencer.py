@@ -162,3 +162,16 @@ def test_signing_a_head_places_what_a_dead_writer_left(services: Tracker,
     head = services.heads.issue()  # what the projector does every few seconds
     assert head["tree_size"] == 2
     _verified(services, 2)
+
+
+def test_followers_listening_are_woken_when_positions_commit(services: Tracker) -> None:
+    _postgres_only(services)
+    import psycopg
+
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    channel = services.app.recorder.channel_name
+    with psycopg.connect(services.config.database, autocommit=True) as listener:
+        listener.execute(f'LISTEN "{channel}"')
+        services.app.submit(monitor, REPORT, "wake")
+        woken = list(listener.notifies(timeout=5, stop_after=1))
+    assert [n.channel for n in woken] == [channel]

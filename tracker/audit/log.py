@@ -234,7 +234,7 @@ MOVE_PENDING = (
     " nodes AS (INSERT INTO merkle_nodes (level, idx, hash) SELECT level, idx,"
     " decode(hash, 'hex') FROM json_to_recordset(?::json) AS x(level bigint, idx bigint,"
     " hash text))"
-    " SELECT 1")
+    " SELECT pg_notify(?, '')")  # wakes followers that listen (the projector)
 _LEAF_KEYS = ("position", "nid", "aid", "version", "topic", "recorded_at", "payload", "leaf")
 
 
@@ -244,12 +244,13 @@ def _as_json(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> str:
                        for row in rows], separators=(",", ":"))
 
 
-def pending_batch(cur: Cursor, cache: TreeCache
-                  ) -> tuple[tuple[str, str], dict[int, int], bool] | None:
+def pending_batch(cur: Cursor, cache: TreeCache, channel: str
+                  ) -> tuple[tuple[str, str, str], dict[int, int], bool] | None:
     """The next batch of pending leaves (PostgreSQL), in notification-id order (so an
     allegation's versions keep their order), given the next positions.
 
-    Returns the parameters of `MOVE_PENDING`, the positions it gives (by notification id),
+    `channel` is notified when the batch commits. Returns the parameters of
+    `MOVE_PENDING`, the positions it gives (by notification id),
     and whether the batch was full (more may be pending), or None when nothing is pending.
     The caller holds the sequencer lock until the statement committed (or calls
     `cache.forget()`).
@@ -263,7 +264,8 @@ def pending_batch(cur: Cursor, cache: TreeCache
     metas = [(int(r["notification_id"]), r["allegation_id"], int(r["version"]), r["topic"],
               r["recorded_at"], bytes(r["payload_sha256"])) for r in rows]
     leaf_rows, node_rows = cache.grow(cur, metas, end)
-    params = (_as_json(_LEAF_KEYS, leaf_rows), _as_json(("level", "idx", "hash"), node_rows))
+    params = (_as_json(_LEAF_KEYS, leaf_rows), _as_json(("level", "idx", "hash"), node_rows),
+              channel)
     return params, {row[1]: row[0] for row in leaf_rows}, len(rows) == _BATCH
 
 

@@ -90,5 +90,6 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
         with no ids, place whatever is pending now (after a writer crashed, say)."""
         with self.datastore.get_connection() as conn:
             assert conn.autocommit
-            positions: dict[int, int] = sequencer.sequence(conn, ids, self.tree_cache)
+            positions: dict[int, int] = sequencer.sequence(conn, ids, self.tree_cache,
+                                                              self.channel_name)
         return positions

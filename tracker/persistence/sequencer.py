@@ -20,11 +20,12 @@ from tracker.persistence.db import Cursor
 LOCK = 7_340_112_002  # advisory-lock id of the sequencer
 
 
-def sequence(conn: Any, ids: Sequence[int], cache: TreeCache) -> dict[int, int]:
+def sequence(conn: Any, ids: Sequence[int], cache: TreeCache, channel: str) -> dict[int, int]:
     """The positions of the committed events `ids`, placing them (and every other pending
     leaf) if no sequencer already did; with no ids, place whatever is pending now.
 
-    `conn` is an autocommit psycopg connection with no transaction open.
+    `conn` is an autocommit psycopg connection with no transaction open; `channel` is
+    notified (LISTEN/NOTIFY) whenever a batch of positions commits.
     """
     while True:
         with conn.cursor() as c:
@@ -35,7 +36,7 @@ def sequence(conn: Any, ids: Sequence[int], cache: TreeCache) -> dict[int, int]:
                 c.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
                 leader = True
         if leader:
-            placed = _lead(conn, cache)
+            placed = _lead(conn, cache, channel)
             wanted = {i: placed[i] for i in ids if i in placed}
             if len(wanted) < len(ids):  # placed by an earlier sequencer
                 with conn.cursor() as c:
@@ -55,7 +56,7 @@ def sequence(conn: Any, ids: Sequence[int], cache: TreeCache) -> dict[int, int]:
             return {int(r["notification_id"]): int(r["position"]) for r in rows}
 
 
-def _lead(conn: Any, cache: TreeCache) -> dict[int, int]:
+def _lead(conn: Any, cache: TreeCache, channel: str) -> dict[int, int]:
     """Place every pending leaf, batch by batch, each batch one statement (one transaction);
     release the lock in the same round trip as the last batch's commit."""
     placed: dict[int, int] = {}
@@ -63,7 +64,7 @@ def _lead(conn: Any, cache: TreeCache) -> dict[int, int]:
     try:
         with conn.cursor() as c:
             while True:
-                batch = pending_batch(Cursor(c, "postgres"), cache)
+                batch = pending_batch(Cursor(c, "postgres"), cache, channel)
                 if batch is None:
                     break
                 params, positions, more = batch
