@@ -12,6 +12,9 @@ import click
 from tracker import config as tracker_config
 from tracker.bootstrap import Tracker, build
 from tracker.projections import rebuild, run_projector, status
+from tracker.projections.runner import BATCH as DEFAULT_BATCH
+from tracker.projections.runner import POLL_INTERVAL as DEFAULT_POLL
+from tracker.projections.runner import REBUILD_BATCH
 
 
 def _services() -> Tracker:
@@ -76,8 +79,12 @@ def projections_status(as_json: bool) -> None:
         click.echo(json.dumps(now))
         return
     included = "none" if now["position"] < 0 else f"0 to {now['position']}"
+    indexed = ("yes" if now["indexed"] else
+               "no (a rebuild is filling the views, or stopped half-way: the projector or "
+               "another rebuild completes them)")
     click.echo(f"views include positions: {included}\nlog size: {now['log_size']} event(s)\n"
-               f"lag: {now['lag']} event(s)\nallegations in views: {now['allegations']}")
+               f"lag: {now['lag']} event(s)\nallegations in views: {now['allegations']}\n"
+               f"indexed: {indexed}")
 
 
 def projector(poll_interval: float, batch_size: int) -> None:
@@ -107,16 +114,16 @@ def register(main: click.Group) -> None:
     def projections() -> None:
         """Views built from the event log (allegation list, statistics, queues)."""
 
-    batch = click.option("--batch-size", default=500, show_default=True,
+    batch = click.option("--batch-size", default=DEFAULT_BATCH, show_default=True,
                          type=click.IntRange(1, 10_000), help="Events per transaction.")
     projections.command("rebuild")(
-        click.option("--batch-size", default=1000, show_default=True,
+        click.option("--batch-size", default=REBUILD_BATCH, show_default=True,
                      type=click.IntRange(1, 10_000), help="Events per transaction.")(
             projections_rebuild))
     projections.command("status")(
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(
             projections_status))
     main.command("projector")(
-        click.option("--poll-interval", default=0.1, show_default=True,
+        click.option("--poll-interval", default=DEFAULT_POLL, show_default=True,
                      type=click.FloatRange(0.01, 60), help="Seconds between polls when idle.")(
             batch(projector)))

@@ -23,7 +23,7 @@ from tracker.config import Config
 from tracker.domain.allegation import Allegation
 from tracker.domain.values import Actor, Provenance
 from tracker.projections import Projector, ensure_schema
-from tracker.projections.schema import VIEW_TABLES
+from tracker.projections.schema import VIEW_TABLES, is_finished
 
 
 def project(services: Tracker, batch_size: int = 500) -> int:
@@ -54,7 +54,25 @@ def dump_views(services: Tracker) -> dict[str, list[tuple[Any, ...]]]:
             sql = "SELECT seq, search::text AS doc FROM allegation_list"
         out["search"] = sorted((r["seq"], r["doc"]) for r in cur.execute(sql).fetchall())
         out["position"] = [(view_position(services),)]
+    if views_finished(services):
+        check_search_index(services)
     return out
+
+
+def views_finished(services: Tracker) -> bool:
+    """Whether every index of the views covers every row (not left half-built by a rebuild)."""
+    with services.app.db.read() as cur:
+        return is_finished(cur)
+
+
+def check_search_index(services: Tracker) -> None:
+    """Fail unless SQLite's full-text index holds exactly the stored documents (FTS5's own
+    check against its content table); PostgreSQL's tsvector is a column of each row."""
+    if services.app.db.dialect != "sqlite":
+        return
+    with services.app.db.read() as cur:
+        cur.execute("INSERT INTO allegation_search (allegation_search, rank)"
+                    " VALUES ('integrity-check', 1)")
 
 
 def _columns(cur: Any, table: str) -> list[str]:
@@ -101,11 +119,19 @@ def expected_row(a: Allegation, positions: dict[tuple[str, int], int]) -> dict[s
         "incident_month": None if precision == "year" else date[:7],
         "victims": victims.get("count"), "children": victims.get("children"),
         "assignee": a.assignee, "duplicate_of": a.duplicate_of, "erased": int(a.erased),
-        "sources": len(a.sources), "information": len(a.information),
-        "evidence": len(a.evidence), "comments": len(a.comments), "version": a.version,
+        "sources": len(a.sources), "information": _count(a, "information"),
+        "evidence": _count(a, "evidence"), "comments": _count(a, "comments"),
+        "version": a.version,
         "submitted_at": a.created_on.isoformat(), "updated_at": a.modified_on.isoformat(),
         "position": positions[(aid, a.version)],
     }
+
+
+def _count(a: Allegation, name: str) -> int:
+    """How many comments (information, evidence) the aggregate holds: a count of its own
+    (`comments_total`), or, in states that keep the entries, their number."""
+    total = getattr(a, f"{name}_total", None)
+    return len(getattr(a, name)) if total is None else int(total)
 
 
 def all_allegations(services: Tracker) -> list[Allegation]:
@@ -183,12 +209,16 @@ def _env(config: Config) -> dict[str, str]:
     return env
 
 
+def start_cli(config: Config, *args: str) -> subprocess.Popen[bytes]:
+    """A `tracker ...` process on the test's store."""
+    return subprocess.Popen([sys.executable, "-m", "tracker.cli", *args], env=_env(config),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
 def start_projector(config: Config, batch_size: int) -> subprocess.Popen[bytes]:
     """A `tracker projector` process on the test's store."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "tracker.cli", "projector", "--batch-size", str(batch_size),
-         "--poll-interval", "0.05"], env=_env(config), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
+    return start_cli(config, "projector", "--batch-size", str(batch_size),
+                     "--poll-interval", "0.05")
 
 
 def wait_until(predicate: Any, timeout: float = 60.0) -> None:

@@ -12,6 +12,7 @@ from tests.integration.conftest_projections import (
     report,
     start_projector,
     view_position,
+    views_finished,
     wait_until,
 )
 from tracker.bootstrap import Tracker
@@ -100,7 +101,7 @@ def test_two_projector_processes_started_at_once_agree_with_a_rebuild(
     assert dump_views(services) == followed
 
 
-def test_the_projector_signs_a_tree_head_soon_after_the_log_grows(services):
+def test_the_projector_signs_a_tree_head_soon_after_the_log_grows(services: Tracker) -> None:
     """SPEC §4: signed tree heads are issued within 10 s of the log growing."""
     import time as _time
 
@@ -120,3 +121,30 @@ def test_the_projector_signs_a_tree_head_soon_after_the_log_grows(services):
     finally:
         stop.set()
         thread.join(5)
+
+
+def test_a_rebuild_while_a_projector_follows_gives_the_rebuilt_views(
+        services: Tracker, make_user: Any) -> None:
+    total = bulk_load(services, allegations=200, updates_each=2)
+    monitor, reviewer = make_user("monitor"), make_user("reviewer")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_projector, args=(services, stop, 0.002, 3))
+    thread.start()
+    try:
+        wait_until(lambda: view_position(services) == total - 1)
+        rebuild(services.app, batch_size=7)  # the follower keeps taking pages meanwhile
+        position = -1
+        for n in range(5):
+            aid = services.app.submit(monitor.actor, report(summary=f"later {n}"),
+                                      f"l{n}").state["id"]
+            position = services.app.add_information(reviewer.actor, aid, f"seen at Kidal {n}",
+                                                    None, None, f"k{n}").position
+        wait_until(lambda: view_position(services) == position)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert views_finished(services)
+    followed = dump_views(services)  # also checks the full-text index against the documents
+    rebuild(services.app)
+    assert dump_views(services) == followed

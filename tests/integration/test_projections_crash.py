@@ -12,13 +12,15 @@ from tests.integration.conftest_projections import (
     dump_views,
     project,
     report,
+    start_cli,
     start_projector,
     view_position,
+    views_finished,
     wait_until,
 )
 from tracker.bootstrap import Tracker
 from tracker.config import Config
-from tracker.projections import Projector, rebuild
+from tracker.projections import Filters, Projector, Views, rebuild, runner, schema
 from tracker.projections import allegations as view_module
 from tracker.projections.schema import SCHEMA_VERSION
 
@@ -118,3 +120,96 @@ def test_the_projector_command_stops_cleanly_on_sigterm(services: Tracker,
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err.decode()
     assert b"projector stopped" in err
+
+
+def _with_information(services: Tracker, make_user: Any) -> None:
+    """Information added to allegations submitted pages earlier (documents grow later)."""
+    app, reviewer = services.app, make_user("reviewer")
+    ids = [r["id"] for r in view_rows_by_log(services)]
+    for n, aid in enumerate(ids[:4]):
+        app.add_information(reviewer.actor, aid, f"a witness came from Tessalit {n}", None,
+                            None, f"i{n}")
+
+
+def view_rows_by_log(services: Tracker) -> list[dict[str, Any]]:
+    """Allegation ids in submission order, read from the log (not the views)."""
+    with services.app.db.read() as cur:
+        rows: list[dict[str, Any]] = cur.execute(
+            "SELECT allegation_id AS id FROM audit_leaves WHERE version = 1"
+            " AND position IS NOT NULL ORDER BY position").fetchall()
+    return rows
+
+
+def test_a_rebuild_stopped_half_way_is_completed_by_the_projector(
+        services: Tracker, make_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _story(services, make_user)
+    _with_information(services, make_user)  # 28 events
+    app = services.app
+    project(services, batch_size=5)
+    calls = {"n": 0}
+    original = view_module.AllegationsView.flush
+
+    def failing(view: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third page of the rebuild: two were committed
+            raise Injected("the rebuild stops here")
+        original(view)
+
+    monkeypatch.setattr(view_module.AllegationsView, "flush", failing)
+    with pytest.raises(Injected):
+        rebuild(app, batch_size=5)
+    monkeypatch.setattr(view_module.AllegationsView, "flush", original)
+    assert view_position(services) == 9
+    assert not views_finished(services)  # rows without their indexes
+
+    assert project(services, batch_size=5) == 18
+    assert views_finished(services)
+    resumed = dump_views(services)  # also checks the full-text index against the documents
+    rebuild(app)
+    assert dump_views(services) == resumed
+    views, auditor = Views(app.db), make_user("auditor").actor
+    assert len(views.list_page(auditor, Filters(q="tessalit witness")).items) == 4
+    assert len(views.list_page(auditor, Filters(q="case")).items) == 6
+
+
+def test_a_follower_far_behind_unfinished_views_goes_on_in_bulk_then_finishes(
+        services: Tracker, make_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    total = bulk_load(services, allegations=60, updates_each=2)  # 180 events
+    _with_information(services, make_user)
+    app = services.app
+    project(services)
+    with app.db.tx() as cur:
+        schema.drop_views(cur)  # as for a new schema version: empty and unfinished
+    monkeypatch.setattr(runner, "BULK_LAG", 50)
+    monkeypatch.setattr(runner, "BULK_BATCH", 40)
+    follower = Projector(app, batch_size=5)
+    assert follower.step() == 40  # bulk: a big page, no indexes
+    assert not views_finished(services)
+    follower.catch_up()
+    assert views_finished(services)
+    assert view_position(services) == total + 3
+    followed = dump_views(services)
+    rebuild(app)
+    assert dump_views(services) == followed
+
+
+@pytest.mark.slow
+def test_a_rebuild_killed_with_sigkill_is_completed_by_the_projector(
+        services: Tracker, config: Config) -> None:
+    total = bulk_load(services, allegations=800, updates_each=2)  # 2,400 events
+    project(services)
+    proc = start_cli(config, "projections", "rebuild", "--batch-size", "7")
+    try:
+        wait_until(lambda: 100 < view_position(services) < total - 1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    reached = view_position(services)
+    assert reached < total - 1, "killed after the end: make the log longer"
+    assert not views_finished(services)
+    project(services)
+    assert views_finished(services)
+    resumed = dump_views(services)
+    rebuild(services.app)
+    assert dump_views(services) == resumed

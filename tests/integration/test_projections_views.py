@@ -22,8 +22,9 @@ from tracker.bootstrap import Tracker
 from tracker.config import Config
 from tracker.domain.errors import ValidationError
 from tracker.domain.values import Provenance
-from tracker.projections import Filters, Views, reviewer_queue, start_thread, status
+from tracker.projections import Filters, Views, rebuild, reviewer_queue, start_thread, status
 from tracker.projections.runner import lag
+from tracker.projections.schema import SCHEMA_VERSION
 from tracker.projections.tracking import wait_for_position
 
 SECRET_NAMES = ["Zeta Placeholder-Victim", "Omega Placeholder-Witness", "Kappa Hidden-Contact"]
@@ -54,7 +55,7 @@ def test_every_event_type_moves_version_and_update_time(services: Tracker,
         step()
         project(services)
         row = view_rows(services)[aid]
-        current = app.repository.get(uuid.UUID(aid))
+        current: Any = app.repository.get(uuid.UUID(aid))
         assert (row["version"], row["updated_at"]) == (
             current.version, current.modified_on.isoformat()), name
     assert {k: row[k] for k in ("status", "duplicate_of", "assignee", "erased", "sources",
@@ -64,7 +65,7 @@ def test_every_event_type_moves_version_and_update_time(services: Tracker,
 
 
 def _official_response(services: Tracker, actor: Any, aid: str) -> None:
-    a = services.app.repository.get(uuid.UUID(aid))
+    a: Any = services.app.repository.get(uuid.UUID(aid))
     a.record_official_response({"type": "denial", "text": "No such operation."},
                                Provenance.of(actor, "r"))
     services.app.save(a)
@@ -179,12 +180,13 @@ def test_the_cli_reports_status_and_rebuilds(services: Tracker, config: Config,
     assert before.exit_code == 0, before.output
     assert json.loads(before.output) == {
         "projection": "allegations", "position": -1, "log_size": 3, "lag": 3,
-        "allegations": 0, "schema_version": 1}
+        "allegations": 0, "schema_version": SCHEMA_VERSION, "indexed": True}
     rebuilt = runner.invoke(main, ["projections", "rebuild", "--batch-size", "2"], env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "rebuilt the views from 3 event(s)" in rebuilt.output
     after = runner.invoke(main, ["projections", "status"], env=env)
     assert "views include positions: 0 to 2" in after.output and "lag: 0" in after.output
+    assert "indexed: yes" in after.output
     assert status(services.app)["allegations"] == 3
 
 
@@ -213,3 +215,105 @@ def test_a_projector_thread_survives_a_failing_step(services: Tracker, make_user
         stop.set()
         thread.join(timeout=5)
     assert fail["left"] == 0
+
+
+def test_perpetrator_names_match_in_any_case_beyond_ascii(services: Tracker,
+                                                          make_user: Any) -> None:
+    app = services.app
+    monitor, reviewer = make_user("monitor"), make_user("reviewer")
+    app.submit(monitor.actor, report(alleged_perpetrators=[
+        {"name": "Groupe ÉTAT de la Straße", "type": "militia"}]), "s")
+    app.submit(monitor.actor, report(), "other")
+    project(services)
+    views = Views(services.app.db)
+    for query in ("groupe état de la strasse", "GROUPE ÉTAT DE LA STRASSE", "militia"):
+        found = views.list_page(reviewer.actor, Filters(perpetrator=query)).items
+        assert [i["alleged_perpetrators"][0]["name"] for i in found] == [
+            "Groupe ÉTAT de la Straße"], query
+    counts = views.stats(reviewer.actor, Filters(perpetrator="groupe état de la strasse"),
+                         ["perpetrator"])["groups"]
+    assert [(g["key"]["perpetrator"], g["allegations"]) for g in counts] == [
+        ("Groupe ÉTAT de la Straße", 1)]
+
+
+@pytest.mark.parametrize("values", [
+    [], ["a"], ["child_recruitment_use", "extrajudicial_execution"], ['say "no"'],
+    ["back\\slash"], ["tab\there", "new\nline"], ["é", "ü\u2028"], ["\x7f"], [None], [1, "a"]])
+def test_the_fast_json_of_lists_is_the_library_encoders(values: list[Any]) -> None:
+    from tracker.projections.allegations import _ENCODER, perpetrators_json, strings_json
+
+    assert strings_json(values) == _ENCODER.encode(values)
+    pairs = [(v, "armed_group") for v in values] + [("FAMa", v) for v in values]
+    assert perpetrators_json(pairs) == _ENCODER.encode(
+        [{"name": n, "type": k} for n, k in pairs])
+
+
+def test_events_of_a_versioned_class_are_decoded_by_the_library_with_its_upcasters(
+        services: Tracker, make_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.domain.allegation import Allegation
+    from tracker.projections import allegations as view_module
+
+    app = services.app
+    monitor, reviewer = make_user("monitor"), make_user("reviewer")
+    aid = app.submit(monitor.actor, report(), "s").state["id"]
+    app.assign(reviewer.actor, aid, reviewer.id, "a")
+    project(services)
+    plain = dump_views(services)
+
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["assignee"] = state["assignee"].upper()  # what an upcaster might do
+
+    monkeypatch.setattr(Allegation.Assigned, "class_version", 2, raising=False)
+    monkeypatch.setattr(Allegation.Assigned, "upcast_v1_v2", staticmethod(upcast_v1_v2),
+                        raising=False)
+    monkeypatch.setattr(view_module, "_KINDS", {})
+    rebuild(app)
+    assert view_rows(services)[aid]["assignee"] == reviewer.id.upper()
+    monkeypatch.undo()
+    rebuild(app)
+    assert dump_views(services) == plain
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 7, 1000])
+def test_text_search_among_the_newest_rows_first_gives_the_same_pages(
+        services: Tracker, make_user: Any, monkeypatch: pytest.MonkeyPatch,
+        window: int) -> None:
+    from tracker.projections import listing
+
+    app = services.app
+    monitor, other, reviewer = make_user("monitor"), make_user("monitor", "org-b"), \
+        make_user("reviewer")
+    for n in range(24):
+        words = ["common"] + (["half"] if n % 2 else []) + (["rare"] if n in (3, 17) else [])
+        author = monitor if n % 3 else other
+        aid = app.submit(author.actor, report(summary=f"case {n} {' '.join(words)}"),
+                         f"s{n}").state["id"]
+        if n % 4 == 0:
+            app.add_information(reviewer.actor, aid, "later a rare detail", None, None, f"i{n}")
+    project(services)
+    with app.db.tx() as cur:  # ties of submission time, broken by id
+        seqs = [r["seq"] for r in cur.execute("SELECT seq FROM allegation_list").fetchall()]
+        cur.executemany("UPDATE allegation_list SET submitted_at = ? WHERE seq = ?",
+                        [("2020-01-01T00:00:00+00:00", q) for q in seqs if q % 5 == 0])
+    views = Views(app.db)
+
+    def pages(actor: Any, f: Filters, limit: int) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = views.list_page(actor, f, limit=limit, cursor=cursor)
+            seen += [i["id"] for i in page.items]
+            if not (cursor := page.next_cursor):
+                return seen
+
+    cases = [(reviewer.actor, Filters(q=q)) for q in ("common", "half", "rare", "case half")]
+    cases += [(monitor.actor, Filters(q="half")),
+              (reviewer.actor, Filters(q="common", status=("received",)))]
+    original = listing._recent_matches
+    for actor, f in cases:
+        for limit in (1, 2, 5):
+            monkeypatch.setattr(listing, "_recent_matches", lambda *a: None)
+            expected = pages(actor, f, limit)  # the whole index asked at once
+            monkeypatch.setattr(listing, "_recent_matches", original)
+            monkeypatch.setattr(listing, "SEARCH_WINDOW", window)
+            assert pages(actor, f, limit) == expected, (f, limit)
+            assert expected

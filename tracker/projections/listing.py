@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tracker import policy
 from tracker.domain.errors import ValidationError
 from tracker.domain.values import Actor
 from tracker.persistence.db import Cursor, Database
+from tracker.projections import search
 from tracker.projections.allegations import COLUMNS
 from tracker.projections.cursor import CursorCodec
 from tracker.projections.filters import Filters, where
@@ -69,23 +70,67 @@ def list_allegations(db: Database, actor: Actor, filters: Filters, codec: Cursor
     """Allegations newest first (by submission, then id); monitors see their organisation's."""
     policy.require(actor, "read")
     check_limit(limit)
+    if filters.q:
+        search.query_words(filters.q)  # refused before anything is read
     params: list[Any] = []
-    cond = where(filters, actor, db.dialect, params)
-    sql = f"SELECT {_SELECT} FROM allegation_list a WHERE {cond}"
+    # Text search apart: the other filters, the cursor, then the words.
+    cond = where(replace(filters, q=None), actor, db.dialect, params)
     if cursor is not None:
         at, aid = codec.decode(cursor)
-        sql += " AND (a.submitted_at < ? OR (a.submitted_at = ? AND a.id < ?))"
+        cond += " AND (a.submitted_at < ? OR (a.submitted_at = ? AND a.id < ?))"
         params.extend([at, at, aid])
-    sql += " ORDER BY a.submitted_at DESC, a.id DESC LIMIT ?"
-    params.append(limit + 1)
     with db.read() as cur:
         snapshot(cur)
         position = read_position(cur)
-        rows = cur.execute(sql, params).fetchall()
+        rows = None
+        if filters.q and db.dialect == "sqlite":
+            rows = _recent_matches(cur, cond, params, filters.q, limit + 1)
+        if rows is None:
+            words, values = search.condition(db.dialect, filters.q) if filters.q else ("", [])
+            sql = (f"SELECT {_SELECT} FROM allegation_list a WHERE {cond}"
+                   + (f" AND {words}" if words else "") + f" {_ORDER} LIMIT ?")
+            rows = cur.execute(sql, [*params, *values, limit + 1]).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     after = codec.encode([rows[-1]["submitted_at"], rows[-1]["id"]]) if more else None
     return Page([item(r) for r in rows], after, position)
+
+
+_ORDER = "ORDER BY a.submitted_at DESC, a.id DESC"
+# Text search on SQLite first looks among this many of the newest rows that pass the other
+# filters (see `_recent_matches`).
+SEARCH_WINDOW = 2000
+
+
+def _recent_matches(cur: Cursor, cond: str, params: list[Any], q: str, want: int
+                    ) -> list[dict[str, Any]] | None:
+    """The first `want` rows matching `q` and `cond`, found among the newest rows only, or
+    None when these do not hold that many (then the caller asks the whole index).
+
+    SQLite cannot weigh its full-text index against the list's order, so a common word made
+    it collect every match to sort them (cost growing with the views). Here: take the
+    `SEARCH_WINDOW` newest rows passing the other filters (along the list's own index), and
+    ask the full-text index only about the log positions from the oldest of them on. Every
+    row outside that window comes after every row in it, so when the window holds `want`
+    matches, or is all there is, they are exactly the first `want` of the whole list.
+    """
+    newest = f"SELECT a.seq FROM allegation_list a WHERE {cond} {_ORDER} LIMIT ?"
+    first = cur.scalar(f"SELECT MIN(seq) FROM ({newest})", [*params, SEARCH_WINDOW])
+    if first is None:
+        return []
+    words, values = search.condition(cur.dialect, q, min_seq=int(first))
+    last = cur.execute(f"SELECT a.submitted_at, a.id FROM allegation_list a WHERE {cond}"
+                       f" {_ORDER} LIMIT 1 OFFSET ?", [*params, SEARCH_WINDOW - 1]).fetchone()
+    if last is None:  # fewer rows than the window: all of them are in it
+        sql = f"SELECT {_SELECT} FROM allegation_list a WHERE {cond} AND {words} {_ORDER} LIMIT ?"
+        return cur.execute(sql, [*params, *values, want]).fetchall()
+    rows = cur.execute(
+        f"SELECT {_SELECT} FROM allegation_list a WHERE {cond}"
+        " AND (a.submitted_at > ? OR (a.submitted_at = ? AND a.id >= ?))"
+        f" AND {words} {_ORDER} LIMIT ?",
+        [*params, last["submitted_at"], last["submitted_at"], last["id"], *values, want]
+    ).fetchall()
+    return rows if len(rows) >= want else None
 
 
 def reviewer_queue(db: Database, reviewer: Actor, limit: int = DEFAULT_LIMIT,

@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from tracker.audit.log import tree_size
 from tracker.persistence.db import schema_lock
 from tracker.projections import schema
 from tracker.projections.allegations import AllegationsView
-from tracker.projections.feed import log_size, read_page
+from tracker.projections.feed import log_size, read_records
 from tracker.projections.tracking import (
     advance,
     current_position,
@@ -33,48 +34,79 @@ __all__ = ["Projector", "rebuild", "run_projector", "start_thread", "status",
 
 Progress = Callable[[int, int], None]  # (events in the views, events in the log)
 
+POLL_INTERVAL = 0.02  # seconds between polls of an idle follower (PostgreSQL: NOTIFY wakes it)
+BATCH = 500  # events per transaction of a follower
+REBUILD_BATCH = 5000  # events per transaction of a rebuild
+BULK_BATCH = 5000  # events per transaction of a follower completing unfinished views
+BULK_LAG = 20_000  # a follower of unfinished views goes on in bulk while more remain
+
 
 class _LostRace(Exception):
     """Another projector advanced the position first (the transaction is rolled back)."""
 
 
 class Projector:
-    """Applies pages of the log to the views, each event exactly once."""
+    """Applies pages of the log to the views, each event exactly once.
 
-    def __init__(self, app: Any, batch_size: int = 500, until: int | None = None) -> None:
+    `bulk` (what `rebuild` uses): pages are written without the secondary and full-text
+    indexes, which `schema.finish` then builds in one pass. A follower (not `bulk`) that
+    finds the views unfinished (a rebuild stopped half-way, or views dropped for a new
+    schema) continues in bulk while more than `BULK_LAG` events remain, then finishes them
+    before it writes anything else.
+    """
+
+    def __init__(self, app: Any, batch_size: int = BATCH, until: int | None = None,
+                 bulk: bool = False, reset: bool = False) -> None:
         schema.ensure(app.db)
         self.app = app
         self.batch_size = batch_size
         self.until = until  # apply no position after this one (views as of a log position)
+        self.bulk = bulk
+        self.reset = reset  # the next page drops the views first and starts from position 0
         self.position = -1
         self.committed: list[tuple[int, int]] = []  # (first, last) positions this one applied
         self.lost_races = 0
 
     def step(self) -> int:
         """Apply the next page: the number of events, 0 when caught up, -1 when raced."""
+        reset = self.reset
         with self.app.db.read() as cur:
-            old = read_position(cur)
+            old = -1 if reset else read_position(cur)
+            finished = schema.is_finished(cur)
+            bulk = self.bulk or (not finished and tree_size(cur) - old - 1 > BULK_LAG)
+            size = max(self.batch_size, BULK_BATCH) if bulk and not self.bulk else self.batch_size
+            limit = size if self.until is None else min(size, self.until - old)
+            records = read_records(cur, self.app, old, limit) if limit > 0 else []
         self.position = old
-        limit = self.batch_size if self.until is None else min(self.batch_size, self.until - old)
-        if limit <= 0:
+        if not (records or reset):
+            if not (finished or self.bulk):
+                schema.complete(self.app.db)
             return 0
-        page = read_page(self.app, old, limit)
-        if not page:
-            return 0
-        new = page[-1][0]
+        new = records[-1][0] if records else old
         try:
-            with self.app.db.tx() as cur:
-                if not advance(cur, old, new):
+            with schema_lock(self.app.db) if reset else nullcontext(), \
+                    self.app.db.tx() as cur:
+                if reset:
+                    schema.drop_views(cur)  # position -1, empty tables
+                if records and not advance(cur, old, new):
                     raise _LostRace
-                view = AllegationsView(cur)
-                view.apply_all(page)
+                if bulk:
+                    schema.start_bulk(cur)
+                else:
+                    schema.finish(cur)  # nothing to do unless the views are unfinished
+                view = AllegationsView(cur, bulk, self.app.mapper)
+                view.apply_all(records)
                 view.flush()
+                if self.bulk and len(records) < limit:
+                    schema.finish(cur)  # the end of the log, for now: one commit fewer
         except _LostRace:
             self.lost_races += 1
             return -1
+        self.reset = False
         self.position = new
-        self.committed.append((old + 1, new))
-        return len(page)
+        if records:
+            self.committed.append((old + 1, new))
+        return len(records)
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Apply pages until the views hold the whole log; returns events applied here."""
@@ -92,13 +124,17 @@ class Projector:
                 progress(self.position + 1, total)
 
 
-def rebuild(app: Any, batch_size: int = 1000, progress: Progress | None = None,
+def rebuild(app: Any, batch_size: int = REBUILD_BATCH, progress: Progress | None = None,
             until: int | None = None) -> int:
-    """Drop the views and refill them from position 0 (to `until`); returns events applied."""
-    schema.ensure(app.db)
-    with schema_lock(app.db), app.db.tx() as cur:
-        schema.drop_views(cur)
-    return Projector(app, batch_size, until).catch_up(progress)
+    """Drop the views and refill them from position 0 (to `until`); returns events applied.
+
+    The pages go in without secondary or full-text indexes (each page with its position, as
+    always); the indexes are built at the end, in one transaction. Stopped half-way, the
+    views are left unfinished, and a projector (or another rebuild) completes them.
+    """
+    applied = Projector(app, batch_size, until, bulk=True, reset=True).catch_up(progress)
+    schema.complete(app.db)  # unless the last page did
+    return applied
 
 
 @contextmanager
@@ -123,8 +159,8 @@ def _waiter(app: Any, stop: threading.Event, interval: float) -> Iterator[Callab
 HEAD_INTERVAL = 2.0  # seconds between checks for a grown log to sign (SPEC: within 10 s)
 
 
-def run_projector(services: Any, stop_event: threading.Event, poll_interval: float = 0.1,
-                  batch_size: int = 500) -> None:
+def run_projector(services: Any, stop_event: threading.Event,
+                  poll_interval: float = POLL_INTERVAL, batch_size: int = BATCH) -> None:
     """Follow the log until `stop_event` is set, signing a tree head whenever it grew.
 
     Failures are logged and retried.
@@ -154,7 +190,7 @@ def run_projector(services: Any, stop_event: threading.Event, poll_interval: flo
             stop_event.wait(delay)
 
 
-def start_thread(services: Any, poll_interval: float = 0.1, batch_size: int = 500
+def start_thread(services: Any, poll_interval: float = POLL_INTERVAL, batch_size: int = BATCH
                  ) -> tuple[threading.Thread, threading.Event]:
     """Run the projector in a daemon thread (embedded set-up); set the event to stop it."""
     stop = threading.Event()
@@ -165,15 +201,17 @@ def start_thread(services: Any, poll_interval: float = 0.1, batch_size: int = 50
 
 
 def status(app: Any) -> dict[str, Any]:
-    """Position, log size, lag and row count of the views."""
+    """Position, log size, lag and row count of the views, and whether they are indexed
+    (False while a rebuild fills them, or after one stopped half-way)."""
     schema.ensure(app.db)
     with app.db.read() as cur:
         position = read_position(cur)
         rows = int(cur.scalar("SELECT COUNT(*) FROM allegation_list"))
+        indexed = schema.is_finished(cur)
     size = log_size(app)
     return {"projection": schema.PROJECTION, "position": position, "log_size": size,
             "lag": max(0, size - (position + 1)), "allegations": rows,
-            "schema_version": schema.SCHEMA_VERSION}
+            "schema_version": schema.SCHEMA_VERSION, "indexed": indexed}
 
 
 def lag(app: Any) -> dict[str, int]:
