@@ -34,6 +34,7 @@ from tracker.persistence.db import Database, Dialect, meta_secret
 from tracker.persistence.write import WriteContext
 from tracker.presenter import ENTRY_KINDS, Page
 from tracker.projections.cursor import CursorCodec
+from tracker.protection.erasure import vacuum_erased_keys
 from tracker.protection.keys import MasterKey, new_data_key
 from tracker.protection.keystore import KeyStore
 from tracker.protection.sealed import Sealed, SealedAsDict, seal
@@ -188,8 +189,10 @@ class AllegationTracker(Application[UUID]):
     def erase(self, actor: Actor, allegation_id: str, reason: str, request_id: str) -> Result:
         """Crypto-shred the allegation's personal data: record the erasure, destroy the key."""
         write = WriteContext(erase_keys={allegation_id: reason})
-        return self._update(actor, allegation_id, "erase", request_id, None, None,
-                            lambda a, p: a.erase_personal_data(reason, p), write)
+        result = self._update(actor, allegation_id, "erase", request_id, None, None,
+                              lambda a, p: a.erase_personal_data(reason, p), write)
+        vacuum_erased_keys(self.db)  # PostgreSQL: drop the dead row with the wrapped key
+        return result
 
     # ---- queries --------------------------------------------------------------------------
 

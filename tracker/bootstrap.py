@@ -11,8 +11,7 @@ from tracker.config import Config
 from tracker.notifications import schema as notification_schema
 from tracker.persistence import schema
 from tracker.persistence.db import schema_lock
-from tracker.protection.keys import MasterKey
-from tracker.protection.keystore import KeyStore, database_has_keys
+from tracker.protection.rotation import open_keystore
 from tracker.users import Users
 
 # Extra DDL of other parts of the tracker (the views create theirs, per dialect, themselves).
@@ -46,10 +45,8 @@ def build(config: Config) -> Tracker:
             schema.create(cur)
             for ddl in EXTRA_DDL:
                 schema.create(cur, ddl)
-    master = MasterKey.load(config.master_key, config.data_dir / "master.key",
-                            create=not database_has_keys(app.db))
-    app.keys = KeyStore(app.db, master)
-    app.keys.check_master_key()
+    # Also finishes a master-key rotation interrupted after its commit (tracker keys rotate).
+    app.keys = open_keystore(app.db, config.master_key, config.data_dir / "master.key")
     signer = Signer.load(config.signing_key_path or config.data_dir / "signing.key")
     heads = TreeHeads(app.db, signer, config.log_origin, app.settle)
     return Tracker(config=config, app=app, users=Users(app.db), heads=heads)

@@ -162,7 +162,8 @@ def run() -> None:
 
 def _register_optional() -> None:
     # Commands of other parts register themselves here when present.
-    for module in ("tracker.cli_run", "tracker.cli_audit", "tracker.cli_projections"):
+    for module in ("tracker.cli_run", "tracker.cli_audit", "tracker.cli_projections",
+                   "tracker.cli_keys"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as e:

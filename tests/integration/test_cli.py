@@ -125,7 +125,8 @@ def test_erase_from_the_command_line(run, tmp_path):
 def test_every_command_has_help(run):
     for args in (["--help"], ["users", "--help"], ["users", "add", "--help"], ["audit", "--help"],
                  ["audit", "verify", "--help"], ["audit", "replay", "--help"], ["demo", "--help"],
-                 ["erase", "--help"], ["run", "--help"], ["db", "init", "--help"]):
+                 ["erase", "--help"], ["run", "--help"], ["db", "init", "--help"],
+                 ["keys", "--help"], ["keys", "rotate", "--help"], ["keys", "check", "--help"]):
         result = run(*args)
         assert result.exit_code == 0, args
         assert "Usage:" in result.stdout

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from tracker.persistence.db import Database
+from tracker.domain.errors import MasterKeyError
+from tracker.persistence.db import Cursor, Database
 from tracker.protection.keys import MasterKey
 
 _CHECK = "master_key_check"
+
+_ROTATED = ("The master key was rotated (`tracker keys rotate`) while this process was running; "
+            "restart it so that it loads the new key.")
 
 
 class KeyStore:
@@ -13,27 +17,66 @@ class KeyStore:
 
     def __init__(self, db: Database, master: MasterKey) -> None:
         self.db = db
-        self.master = master
+        self._master = master
+        self._check: bytes | None = None  # the check value this process verified
+
+    @property
+    def master(self) -> MasterKey:
+        """The master key, for wrapping new secrets: refused (MasterKeyError) when the database
+        is no longer wrapped by it, so a process that outlived a rotation never wraps a new data
+        key with the retired key."""
+        if self._check is not None:
+            with self.db.read() as cur:
+                check = stored_check(cur)
+            if check != self._check:
+                if check is None or not self._master.opens(check):
+                    raise MasterKeyError(_ROTATED)
+                self._check = check
+        return self._master
+
+    @property
+    def loaded(self) -> MasterKey:
+        """The master key this process loaded, without the rotation check (for checks)."""
+        return self._master
+
+    def use(self, master: MasterKey) -> None:
+        """Switch to another master key (after a rotation) and verify it against the database."""
+        self._master, self._check = master, None
+        self.check_master_key()
 
     def data_key(self, allegation_id: str) -> bytes | None:
         """The allegation's data key, or None when erased (or never created)."""
         with self.db.read() as cur:
             wrapped = cur.scalar("SELECT wrapped FROM data_keys WHERE allegation_id = ?",
                                  (allegation_id,))
-        return None if wrapped is None else self.master.unwrap(bytes(wrapped), allegation_id)
+        if wrapped is None:
+            return None
+        try:
+            return self._master.unwrap(bytes(wrapped), allegation_id)
+        except MasterKeyError:
+            self.master  # noqa: B018  # a clearer message when the key was rotated meanwhile
+            raise
 
     def check_master_key(self) -> None:
         """Store a check value on first use; afterwards refuse a different master key."""
         with self.db.tx() as cur:
-            check = cur.scalar("SELECT value FROM meta WHERE name = ?", (_CHECK,))
+            check = stored_check(cur)
             if check is None:
-                cur.execute("INSERT INTO meta (name, value) VALUES (?, ?)",
-                            (_CHECK, self.master.check_value()))
+                check = self._master.check_value()
+                cur.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (_CHECK, check))
+                self._check = check
                 return
-        self.master.verify(bytes(check))
+        self._master.verify(check)
+        self._check = check
+
+
+def stored_check(cur: Cursor) -> bytes | None:
+    """The master-key check value stored in the database, if any."""
+    value = cur.scalar("SELECT value FROM meta WHERE name = ?", (_CHECK,))
+    return None if value is None else bytes(value)
 
 
 def database_has_keys(db: Database) -> bool:
     """True when the database already holds a master-key check (so a new key is wrong)."""
     with db.read() as cur:
-        return bool(cur.scalar("SELECT COUNT(*) FROM meta WHERE name = ?", (_CHECK,)))
+        return stored_check(cur) is not None

@@ -1,0 +1,43 @@
+"""After an erasure: make the database drop its own copy of the destroyed wrapped key.
+
+SQLite overwrites the freed bytes in the erasure's transaction (`PRAGMA secure_delete`).
+PostgreSQL keeps the old row version (with the wrapped key) as a dead tuple until VACUUM, so
+after the erasure commits we run `VACUUM data_keys` — outside any transaction, best effort: a
+failure is logged, never turned into a failed erasure (the erasure has committed; autovacuum
+removes the dead tuple later). VACUUM marks the space reusable; the bytes may physically remain
+until overwritten (and in the WAL and in backups), which is why keys are stored only wrapped by
+the master key: rotating the master key after erasures makes such copies useless.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tracker.persistence.db import Database
+
+log = logging.getLogger(__name__)
+
+VACUUM_LOCK_TIMEOUT = 5.0  # seconds
+
+
+def vacuum_erased_keys(db: Database) -> bool:
+    """VACUUM the key table on PostgreSQL after an erasure committed; True when it ran."""
+    if db.dialect != "postgres":
+        return False
+    try:
+        with db.datastore.get_connection() as conn:
+            # The datastore's connections are in autocommit mode: VACUUM cannot run in a
+            # transaction block.
+            conn.autocommit = True
+            # Never hang the erasure behind a lock held elsewhere (another VACUUM, a DDL).
+            conn.execute(f"SET lock_timeout = '{int(VACUUM_LOCK_TIMEOUT * 1000)}ms'")
+            try:
+                conn.execute("VACUUM data_keys")
+            finally:
+                conn.execute("RESET lock_timeout")
+    except Exception as e:  # noqa: BLE001  # best effort: the erasure itself has committed
+        log.warning("VACUUM data_keys after an erasure failed (%s: %s); the dead row version "
+                    "with the destroyed wrapped key stays until the next (auto)vacuum",
+                    type(e).__name__, e)
+        return False
+    return True
