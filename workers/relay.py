@@ -46,7 +46,7 @@ class RelaySettings:
     queue: str = QUEUE
     name: str = "notifications"
     batch: int = 500
-    poll_interval: float = 0.5
+    poll_interval: float = 0.05
     max_attempts: int = 6
     backoff_base: int = 10
     backoff_cap: int = 3600

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from typing import Any
 
@@ -9,10 +11,12 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from api import metrics_queue
 from api.context import tracker
 from tracker.audit.log import tree_size
 
 bp = Blueprint("health", __name__)
+logger = logging.getLogger("tracker.api.health")
 
 # Optional readiness checks that other parts add (queue, projections): name -> callable.
 CHECKS: dict[str, Any] = {}
@@ -65,6 +69,12 @@ class Metrics:
             self.gauges[name] = Gauge(name, doc, registry=self.registry)
         return self.gauges[name]
 
+    def labelled_gauge(self, name: str, doc: str, labels: list[str]) -> Gauge:
+        """A gauge with labels (callers keep each label to a small fixed set of values)."""
+        if name not in self.gauges:
+            self.gauges[name] = Gauge(name, doc, labels, registry=self.registry)
+        return self.gauges[name]
+
 
 # Other parts add scrape-time updates here: callable(app, metrics).
 SCRAPERS: list[Any] = []
@@ -74,10 +84,17 @@ SCRAPERS: list[Any] = []
 def metrics() -> Response:
     """Prometheus metrics of this process."""
     m: Metrics = current_app.extensions["tracker.metrics"]
-    with tracker().app.db.read() as cur:
-        m.log_size.set(tree_size(cur))
+    try:
+        with tracker().app.db.read() as cur:
+            m.log_size.set(tree_size(cur))
+    except Exception as e:  # noqa: BLE001 - metrics answer; /readyz says what is wrong
+        logger.warning("metrics: the store did not answer (%s)", type(e).__name__)
+        m.log_size.set(math.nan)
     for scrape in SCRAPERS:
-        scrape(current_app, m)
+        try:
+            scrape(current_app, m)
+        except Exception:  # one part's trouble must not hide the others
+            logger.exception("metrics: %s failed", getattr(scrape, "__name__", scrape))
     return Response(generate_latest(m.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -85,6 +102,9 @@ def init_app(app: Flask) -> None:
     """Time every request."""
     m = Metrics()
     app.extensions["tracker.metrics"] = m
+    CHECKS["queue"] = metrics_queue.queue_check
+    if metrics_queue.queue_metrics not in SCRAPERS:
+        SCRAPERS.append(metrics_queue.queue_metrics)
 
     @app.before_request
     def _start() -> None:

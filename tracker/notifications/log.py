@@ -7,7 +7,7 @@ from typing import Any
 
 from tracker import presenter
 from tracker.application import AllegationTracker
-from tracker.audit.log import leaves_with_records, stored_event
+from tracker.audit.log import leaves_with_records, stored_event, tree_size
 from tracker.notifications.rules import Facts, LoggedEvent
 from tracker.persistence.db import Cursor
 from tracker.protection.sealed import Sealed
@@ -64,6 +64,13 @@ def relay_position(cur: Cursor, name: str) -> int:
     """The next log position the relay `name` has to read (0 at first)."""
     value = cur.scalar("SELECT position FROM notification_relay WHERE name = ?", (name,))
     return 0 if value is None else int(value)
+
+
+def relay_lag(cur: Cursor, name: str = "notifications") -> dict[str, int]:
+    """Read-only: the relay's next position, the log's size and the events it has yet to read."""
+    position = relay_position(cur, name)
+    size = tree_size(cur)
+    return {"position": position, "log_size": size, "lag": max(0, size - position)}
 
 
 def advance(cur: Cursor, name: str, old: int, new: int) -> bool:
