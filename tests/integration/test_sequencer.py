@@ -175,3 +175,52 @@ def test_followers_listening_are_woken_when_positions_commit(services: Tracker) 
         services.app.submit(monitor, REPORT, "wake")
         woken = list(listener.notifies(timeout=5, stop_after=1))
     assert [n.channel for n in woken] == [channel]
+
+
+def test_a_sequencer_failing_mid_batch_releases_the_lock_and_loses_nothing(
+        services: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    _postgres_only(services)
+    from tracker.persistence import sequencer
+
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    services.app.submit(monitor, REPORT, "first")
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("the sequencer failed half-way")
+
+    monkeypatch.setattr(sequencer, "pending_batch", broken)
+    with pytest.raises(RuntimeError):
+        services.app.submit(monitor, REPORT, "second")
+    monkeypatch.undo()
+    third = services.app.submit(monitor, REPORT, "third")  # not blocked by a leftover lock
+    assert third.position == 2
+    _verified(services, 3)
+
+
+def test_writers_wait_for_a_busy_sequencer_and_for_one_whose_session_died(
+        services: Tracker) -> None:
+    _postgres_only(services)
+    import psycopg
+
+    from tracker.persistence.sequencer import LOCK
+
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    services.app.submit(monitor, REPORT, "first")
+    holder = psycopg.connect(services.config.database, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
+    pid = holder.info.backend_pid
+    results: list[Any] = []
+    writer = threading.Thread(
+        target=lambda: results.append(services.app.submit(monitor, REPORT, "waits")))
+    writer.start()
+    time.sleep(0.5)
+    assert results == []  # committed, waiting for its position
+    with services.app.db.read() as cur:
+        assert cur.scalar("SELECT COUNT(*) FROM pending_leaves") == 1
+    # The session holding the lock dies (a crashed process): the server releases its locks.
+    with psycopg.connect(services.config.database, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    writer.join(30)
+    holder.close()
+    assert [r.position for r in results] == [1]
+    _verified(services, 2)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+
 from tracker.audit.log import MOVE_PENDING, POSITIONS_OF, TreeCache, pending_batch, positions_of
 from tracker.persistence.db import Cursor
 
@@ -46,12 +48,17 @@ def sequence(conn: Any, ids: Sequence[int], cache: TreeCache, channel: str) -> d
                 missing = sorted(set(ids) - set(wanted))
                 raise LookupError(f"events {missing} are neither pending nor in the audit log")
             return wanted
-        # Wait for the sequencer at work to finish, then look: one round trip.
-        with conn.pipeline(), conn.cursor() as wait, conn.cursor() as look:
-            wait.execute("SELECT pg_advisory_lock_shared(%s), pg_advisory_unlock_shared(%s)",
-                         (LOCK, LOCK))
-            look.execute(POSITIONS_OF.format(marks=", ".join(["%s"] * len(ids))), list(ids))
-            rows = look.fetchall()
+        # Wait for the sequencer at work to finish, then look: one round trip. A wait longer
+        # than the connection's lock_timeout just goes round again (the events are committed).
+        try:
+            with conn.pipeline(), conn.cursor() as wait, conn.cursor() as look:
+                wait.execute("SELECT pg_advisory_lock_shared(%s),"
+                             " pg_advisory_unlock_shared(%s)", (LOCK, LOCK))
+                look.execute(POSITIONS_OF.format(marks=", ".join(["%s"] * len(ids))),
+                             list(ids))
+                rows = look.fetchall()
+        except psycopg.errors.LockNotAvailable:
+            continue
         if len(rows) == len(ids):
             return {int(r["notification_id"]): int(r["position"]) for r in rows}
 
@@ -84,6 +91,17 @@ def _lead(conn: Any, cache: TreeCache, channel: str) -> dict[int, int]:
         cache.forget()
         raise
     finally:
-        if not released and not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
+        if not released:
+            _release(conn)
     return placed
+
+
+def _release(conn: Any) -> None:
+    """Release the sequencer lock; if that fails, close the connection (the server then
+    releases the session's locks), so that a broken connection back in the pool can never
+    keep every writer waiting."""
+    try:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
+    except Exception:  # noqa: BLE001 - any failure: drop the session instead
+        conn.close()
