@@ -224,3 +224,32 @@ def test_writers_wait_for_a_busy_sequencer_and_for_one_whose_session_died(
     holder.close()
     assert [r.position for r in results] == [1]
     _verified(services, 2)
+
+
+DIES_AFTER_COMMIT = """
+import os, sys
+from pathlib import Path
+from tracker.bootstrap import build
+from tracker.config import Config
+from tests.conftest import REPORT
+from tracker.domain.values import Actor
+t = build(Config(data_dir=Path(sys.argv[1]), database_url=sys.argv[2]))
+t.app.recorder.sequence = lambda *a, **k: os._exit(137)  # the process dies right here
+t.app.submit(Actor("proc", "P", "monitor", "org-a"), REPORT, "dies")
+"""
+
+
+def test_a_writer_process_killed_after_its_commit_loses_nothing(services: Tracker,
+                                                                config: Any) -> None:
+    _postgres_only(services)
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    services.app.submit(monitor, REPORT, "first")
+    proc = subprocess.run([sys.executable, "-c", DIES_AFTER_COMMIT, str(config.data_dir),
+                           config.database_url], cwd=Path(__file__).parents[2], timeout=60)
+    assert proc.returncode == 137
+    with services.app.db.read() as cur:
+        assert cur.scalar("SELECT COUNT(*) FROM pending_leaves") == 1
+    assert services.heads.issue()["tree_size"] == 2  # placed by the next signed head
+    after = services.app.submit(monitor, REPORT, "after")
+    assert after.position == 2
+    _verified(services, 3)
