@@ -125,7 +125,10 @@ class AllegationTracker(Application[UUID]):
         public = {k: v for k, v in report.items() if k != "protected"}
         allegation = Allegation.submit(allegation_id, public, sealed,
                                        _fingerprint(data_key, report), prov)
-        write = WriteContext(new_keys={aid: self.keys.master.wrap(data_key, aid)})
+        # Wrapped with the loaded key; the transaction itself refuses it if a rotation has
+        # moved the database to another master key meanwhile (one check, in the same commit).
+        write = WriteContext(new_keys={aid: self.keys.loaded.wrap(data_key, aid)},
+                             master_check=self.keys.expected_check)
         try:
             self.save(allegation, write=write)
         except IntegrityError:

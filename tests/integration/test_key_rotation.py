@@ -337,3 +337,34 @@ def test_a_vacuum_that_cannot_run_never_fails_the_erasure(
     assert "VACUUM data_keys after an erasure failed" in caplog.text
     assert services.app.get(admin, aid)["protected"] == ERASED
     assert services.app.keys.data_key(aid) is None
+
+
+def test_a_key_wrapped_just_before_a_rotation_commits_is_refused_with_its_event(
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window the start-up check cannot see: the data key is wrapped under the old master
+    key, the rotation commits, then the submission commits. The submission's own transaction
+    sees the new check value and rolls back: no event, no key wrapped by a retired key."""
+    _populate(config)
+    stale = build(config)
+    try:
+        monitor = stale.users.add("M2", "monitor", "org-a")[0]
+        with stale.app.db.read() as cur:
+            events = cur.scalar(f"SELECT COUNT(*) FROM {stale.app.db.events_table}")
+        save = stale.app.save
+
+        def rotate_then_save(*args: Any, **kwargs: Any) -> Any:
+            assert _cli(config, "keys", "rotate").exit_code == 0
+            return save(*args, **kwargs)
+
+        monkeypatch.setattr(stale.app, "save", rotate_then_save)
+        with pytest.raises(MasterKeyError, match="rotated"):
+            stale.app.submit(monitor, REPORT, "in-the-window")
+        with stale.app.db.read() as cur:
+            assert cur.scalar(f"SELECT COUNT(*) FROM {stale.app.db.events_table}") == events
+    finally:
+        stale.close()
+    fresh = build(config)
+    try:
+        assert _cli(config, "keys", "check").exit_code == 0  # every stored key opens
+    finally:
+        fresh.close()

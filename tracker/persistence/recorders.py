@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
@@ -59,30 +59,27 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.tree_cache = TreeCache()
 
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        # Not the application recorder's: it takes LOCK TABLE ... EXCLUSIVE, which
-        # serialises every writer through its commit. Order comes from the sequencer instead.
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert ids is not None
-        in_transaction(Cursor(curs, "postgres"), list(stored_events), list(ids),
-                       kwargs.get("write"))
-        return ids
-
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
-        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-        if ids:
-            positions = self.sequence(ids)
-            write: WriteContext | None = kwargs.get("write")
-            if write is not None:
-                write.positions = [positions[i] for i in ids]
+        """Insert the events with their pending leaves and keys, commit, then wait for their
+        positions (the sequencer). Unlike the library's, any exception — ours included —
+        rolls the whole transaction back (the library commits when a hook raises), and no
+        LOCK TABLE is taken: order comes from the sequencer."""
+        if not stored_events:
+            return []
+        write: WriteContext | None = kwargs.get("write")
+        with self.datastore.get_connection() as conn, conn.pipeline() as pipeline, \
+                conn.transaction(), conn.cursor() as curs:
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            pipeline.sync()  # a duplicate version raises here, as IntegrityError
+            ids = [int(row["notification_id"]) for row in curs.fetchall()]
+            if len(ids) != len(stored_events):
+                raise ProgrammingError(f"expected {len(stored_events)} notification ids,"
+                                       f" got {len(ids)}")
+            in_transaction(Cursor(curs, "postgres"), list(stored_events), ids, write)
+        positions = self.sequence(ids)
+        if write is not None:
+            write.positions = [positions[i] for i in ids]
         return ids
 
     def sequence(self, ids: Sequence[int] = ()) -> dict[int, int]:

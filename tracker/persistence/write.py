@@ -9,6 +9,7 @@ from eventsourcing.persistence import StoredEvent
 
 from tracker.audit.log import TreeCache, append_leaves, hold_leaves
 from tracker.persistence.db import Cursor
+from tracker.protection.keystore import require_check
 
 
 @dataclass
@@ -18,6 +19,8 @@ class WriteContext:
     new_keys: dict[str, bytes] = field(default_factory=dict)
     erase_keys: dict[str, str] = field(default_factory=dict)
     positions: list[int] = field(default_factory=list)
+    # The master-key check value `new_keys` were wrapped under, verified in the transaction.
+    master_check: bytes | None = None
 
 
 def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int],
@@ -40,6 +43,8 @@ def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int]
         "INSERT INTO data_keys (allegation_id, wrapped, created_at) VALUES (?, ?, ?)",
         [(aid, wrapped, now) for aid, wrapped in write.new_keys.items()],
     )
+    if write.new_keys and write.master_check is not None:
+        require_check(cur, write.master_check)  # no key wrapped by a retired master key
     if write.erase_keys and cur.dialect == "sqlite":
         # Overwrite the freed bytes instead of leaving the key in free pages.
         cur.execute("PRAGMA secure_delete = ON")

@@ -35,6 +35,11 @@ class KeyStore:
         return self._master
 
     @property
+    def expected_check(self) -> bytes | None:
+        """The check value of the key this process wraps with (None before the first check)."""
+        return self._check
+
+    @property
     def loaded(self) -> MasterKey:
         """The master key this process loaded, without the rotation check (for checks)."""
         return self._master
@@ -74,6 +79,14 @@ def stored_check(cur: Cursor) -> bytes | None:
     """The master-key check value stored in the database, if any."""
     value = cur.scalar("SELECT value FROM meta WHERE name = ?", (_CHECK,))
     return None if value is None else bytes(value)
+
+
+def require_check(cur: Cursor, expected: bytes) -> None:
+    """Inside a transaction that wrote keys wrapped by the key of `expected`: refuse (roll
+    back) when the database is now under another master key. Run after the key's insert, so
+    that on PostgreSQL it waits for a rotation holding the table and then sees its result."""
+    if stored_check(cur) != expected:
+        raise MasterKeyError(_ROTATED)
 
 
 def database_has_keys(db: Database) -> bool:
