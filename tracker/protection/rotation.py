@@ -190,6 +190,25 @@ def _rows(cur: Cursor, col: WrappedColumn) -> Iterator[list[tuple[str, bytes]]]:
         last = str(rows[-1]["id"])
 
 
+def _pages(cur: Cursor, columns: list[WrappedColumn], stage: str, progress: Progress,
+           counts: dict[str, int] | None = None
+           ) -> Iterator[tuple[WrappedColumn, list[tuple[str, bytes]]]]:
+    """Every column's wrapped values, page by page, reporting `stage` progress after each
+    page; `counts` (label -> values) is filled in as the pages go by."""
+    total = sum(_count(cur, col) for col in columns)
+    done = 0
+    progress(stage, 0, total)
+    for col in columns:
+        if counts is not None:
+            counts[col.label] = 0
+        for page in _rows(cur, col):
+            yield col, page
+            done += len(page)
+            if counts is not None:
+                counts[col.label] += len(page)
+            progress(stage, done, total)
+
+
 def _count(cur: Cursor, col: WrappedColumn) -> int:
     return int(cur.scalar(f"SELECT COUNT(*) FROM {col.table}"
                           f" WHERE {col.column} IS NOT NULL"))
@@ -245,41 +264,28 @@ def rewrap(db: Database, old: MasterKey, new: MasterKey,
             raise MasterKeyError("The database is not wrapped by the current master key; "
                                  "run `tracker keys check`. Nothing was changed.")
         cur.execute("UPDATE meta SET value = ? WHERE name = ?", (new.check_value(), _CHECK))
-        total = sum(_count(cur, col) for col in columns)
-        done = 0
-        progress("re-wrapping", 0, total)
-        for col in columns:
-            n = 0
-            for page in _rows(cur, col):
-                updates = []
-                for rid, blob in page:
-                    secret = _open(old, col, rid, blob)
-                    if secret is None:
-                        raise MasterKeyError(
-                            f"The {col.label} {rid} does not open with the current master key "
-                            "(the key table was altered?); the rotation is cancelled and "
-                            "nothing was changed. Run `tracker keys check`.")
-                    updates.append((new.wrap(secret, col.aad(rid)), rid))
-                cur.executemany(f"UPDATE {col.table} SET {col.column} = ?"
-                                f" WHERE {col.id_column} = ?", updates)
-                n += len(page)
-                done += len(page)
-                progress("re-wrapping", done, total)
-            outcome.wrapped[col.label] = n
+        for col, page in _pages(cur, columns, "re-wrapping", progress, outcome.wrapped):
+            updates = []
+            for rid, blob in page:
+                secret = _open(old, col, rid, blob)
+                if secret is None:
+                    raise MasterKeyError(
+                        f"The {col.label} {rid} does not open with the current master key "
+                        "(the key table was altered?); the rotation is cancelled and "
+                        "nothing was changed. Run `tracker keys check`.")
+                updates.append((new.wrap(secret, col.aad(rid)), rid))
+            cur.executemany(f"UPDATE {col.table} SET {col.column} = ?"
+                            f" WHERE {col.id_column} = ?", updates)
         # Verify what is stored now, before committing: every wrap opens with the new key,
         # the check value too, and no old wrap is left.
-        done = 0
-        progress("verifying", 0, total)
-        for col in columns:
-            for page in _rows(cur, col):
-                for rid, blob in page:
-                    if _open(new, col, rid, blob) is None:
-                        raise MasterKeyError(
-                            f"The re-wrapped {col.label} {rid} does not open with the new "
-                            "master key; the rotation is cancelled and nothing was changed.")
-                done += len(page)
-                progress("verifying", done, total)
-        if done != total or not new.opens(stored_check(cur) or b""):
+        verified: dict[str, int] = {}
+        for col, page in _pages(cur, columns, "verifying", progress, verified):
+            for rid, blob in page:
+                if _open(new, col, rid, blob) is None:
+                    raise MasterKeyError(
+                        f"The re-wrapped {col.label} {rid} does not open with the new "
+                        "master key; the rotation is cancelled and nothing was changed.")
+        if verified != outcome.wrapped or not new.opens(stored_check(cur) or b""):
             raise MasterKeyError("The re-wrapped keys did not verify; the rotation is cancelled "
                                  "and nothing was changed.")
         outcome.erased = _erased(cur)
@@ -426,19 +432,10 @@ def check(store: KeyStore, progress: Progress = _no_progress) -> Outcome:
         value = stored_check(cur)
         if value is not None and not store.loaded.opens(value):
             outcome.failures.append("master-key check value")
-        columns = wrapped_columns()
-        total = sum(_count(cur, col) for col in columns)
-        done = 0
-        progress("checking", 0, total)
-        for col in columns:
-            n = 0
-            for page in _rows(cur, col):
-                for rid, blob in page:
-                    if _open(store.loaded, col, rid, blob) is None:
-                        outcome.failures.append(f"{col.label} {rid}")
-                n += len(page)
-                done += len(page)
-                progress("checking", done, total)
-            outcome.wrapped[col.label] = n
+        for col, page in _pages(cur, wrapped_columns(), "checking", progress,
+                                outcome.wrapped):
+            for rid, blob in page:
+                if _open(store.loaded, col, rid, blob) is None:
+                    outcome.failures.append(f"{col.label} {rid}")
         outcome.erased = _erased(cur)
     return outcome
