@@ -3,6 +3,7 @@ information or evidence, in pages), assign and comment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -129,37 +130,36 @@ def entries(aid: str, kind: str) -> ResponseReturnValue:
 @signed_in
 def assign(aid: str) -> ResponseReturnValue:
     """Assign the allegation to a reviewer."""
-    who = common.me()
-    policy.require(who, "assign")
-    values, problems = forms.assignment(request.form)
-    if not problems:
-        try:
-            result = common.services().app.assign(who, aid, values["assignee"], request_id(),
-                                                  idempotency_key=common.form_key())
-        except ValidationError as e:
-            problems = e.errors
-    if problems:
-        return render_allegation(aid, {"assign": problems}, dict(request.form), 422)
-    common.wrote(result.position)
-    flash(_("Assigned to %(name)s.", name=common.name(values["assignee"])), "success")
-    return redirect(url_for("pages.allegation", aid=aid), 303)
+    return _post(aid, "assign", forms.assignment, lambda app, who, v, rid, key: app.assign(
+        who, aid, v["assignee"], rid, idempotency_key=key),
+        lambda v: _("Assigned to %(name)s.", name=common.name(v["assignee"])))
 
 
 @bp.route("/allegations/<aid>/comment", methods=["POST"])
 @signed_in
 def comment(aid: str) -> ResponseReturnValue:
     """Add a comment."""
+    return _post(aid, "comment", forms.comment, lambda app, who, v, rid, key: app.comment(
+        who, aid, v["text"], rid, idempotency_key=key),
+        lambda _v: _("Comment added."), anchor="timeline")
+
+
+def _post(aid: str, action: str, parse: Callable[[Any], tuple[dict[str, Any], Any]],
+          write: Callable[[Any, Any, dict[str, Any], str, str | None], Any],
+          done: Callable[[dict[str, Any]], str], anchor: str | None = None
+          ) -> ResponseReturnValue:
+    """A form on the allegation page: check the role, validate, write, then redirect with a
+    message (303), or show the page again with the form's problems (422)."""
     who = common.me()
-    policy.require(who, "comment")
-    values, problems = forms.comment(request.form)
+    policy.require(who, action)
+    values, problems = parse(request.form)
     if not problems:
         try:
-            result = common.services().app.comment(who, aid, values["text"], request_id(),
-                                                   idempotency_key=common.form_key())
+            result = write(common.services().app, who, values, request_id(), common.form_key())
         except ValidationError as e:
             problems = e.errors
     if problems:
-        return render_allegation(aid, {"comment": problems}, dict(request.form), 422)
+        return render_allegation(aid, {action: problems}, dict(request.form), 422)
     common.wrote(result.position)
-    flash(_("Comment added."), "success")
-    return redirect(url_for("pages.allegation", aid=aid, _anchor="timeline"), 303)
+    flash(done(values), "success")
+    return redirect(url_for("pages.allegation", aid=aid, _anchor=anchor), 303)
