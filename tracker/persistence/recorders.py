@@ -28,12 +28,8 @@ class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         assert ids is not None
-        try:
-            in_transaction(Cursor(c, "sqlite"), list(stored_events), list(ids),
-                           kwargs.get("write"), self.tree_cache)
-        except BaseException:
-            self.tree_cache.forget()
-            raise
+        in_transaction(Cursor(c, "sqlite"), list(stored_events), list(ids),
+                       kwargs.get("write"), self.tree_cache)
         return ids
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -41,7 +37,8 @@ class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
         try:
             return super().insert_events(stored_events, **kwargs)
         except BaseException:
-            self.tree_cache.forget()  # the commit may have failed after the tree moved on
+            # The insert or the commit failed after the cached tree moved on.
+            self.tree_cache.forget()
             raise
 
 
