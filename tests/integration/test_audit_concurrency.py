@@ -71,3 +71,19 @@ def test_processes_writing_at_once(services, config):
                               cwd=Path(__file__).parents[2]) for _ in range(4)]
     assert [p.wait(120) for p in procs] == [0, 0, 0, 0]
     _check(services, 4 * per_process)
+
+
+def test_two_writers_taking_turns_keep_one_tree(services, config):
+    """Each writer caches the tree's right edge; a turn by the other must not be built upon
+    with a stale edge (the cached edge is trusted only for the very next event)."""
+    from tracker.bootstrap import build
+
+    other = build(config)
+    try:
+        monitor, _ = services.users.add("M", "monitor", "org-a")
+        for i in range(12):
+            writer = services if i % 3 else other  # runs of two, then one
+            writer.app.submit(monitor, REPORT, f"turn-{i}")
+        _check(services, 12)
+    finally:
+        other.close()

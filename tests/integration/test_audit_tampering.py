@@ -165,17 +165,15 @@ def _rewrite_everything(services, position: int, old: str, new: str) -> None:
     payload, leaf, _ = leaf_for(position, _stored(services, nid))
     _sql(services, "UPDATE audit_leaves SET payload_sha256 = ?, leaf_hash = ? WHERE position = ?",
          (payload, leaf, position))
-    _sql(services, "UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = ?",
-         (leaf, position))
     with services.app.db.tx() as cur:
-        cur.execute("DELETE FROM merkle_nodes WHERE level > 0")
+        # Every leaf row's nodes recomputed from the (partly forged) leaf hashes.
         tree = merkle.IncrementalTree()
-        for r in cur.execute("SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx"
+        for r in cur.execute("SELECT position, leaf_hash FROM audit_leaves ORDER BY position"
                              ).fetchall():
-            for level, idx, value in tree.append(bytes(r["hash"])):
-                if level > 0:
-                    cur.execute("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
-                                (level, idx, value))
+            leaf = bytes(r["leaf_hash"])
+            nodes = leaf + b"".join(h for _, _, h in tree.append(leaf))
+            cur.execute("UPDATE audit_leaves SET nodes = ? WHERE position = ?",
+                        (nodes, r["position"]))
 
 
 def test_everything_rewritten_is_still_caught_by_the_signed_head(services):

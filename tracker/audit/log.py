@@ -84,8 +84,29 @@ def leaf_for(position: int, stored: StoredEvent | Any) -> tuple[bytes, bytes, st
     return payload, merkle.leaf_hash(data), recorded_at
 
 
+def node_home(level: int, index: int) -> int:
+    """The position of the leaf whose row stores tree node (level, index): the node's last
+    leaf, the append that completed it. Its hash is bytes [32·level, 32·level + 32) of that
+    row's `nodes` (level 0 is the tree's own copy of the leaf hash)."""
+    return ((index + 1) << level) - 1
+
+
+def nodes_blob(leaf: bytes, completed: Sequence[tuple[int, int, bytes]]) -> bytes:
+    """A leaf row's `nodes`: its leaf hash, then the perfect subtrees its append completed,
+    level 1 upwards (as `IncrementalTree.append` returns them)."""
+    return leaf + b"".join(h for _level, _idx, h in completed)
+
+
+def node_in(nodes: Any, level: int) -> bytes | None:
+    """The hash at `level` in a row's `nodes` (None when the row holds no such node)."""
+    if nodes is None:
+        return None
+    value = bytes(nodes[merkle.HASH_SIZE * level:merkle.HASH_SIZE * (level + 1)])
+    return value if len(value) == merkle.HASH_SIZE else None
+
+
 class NodeStore:
-    """Reads tree nodes (level 0: the leaves' own copy) through one cursor, and what it wrote."""
+    """Reads tree nodes through one cursor (level 0: the tree's own copy of each leaf)."""
 
     def __init__(self, cur: Cursor) -> None:
         self.cur = cur
@@ -96,11 +117,25 @@ class NodeStore:
         key = (level, index)
         if key in self.fresh:
             return self.fresh[key]
-        value = self.cur.scalar(
-            "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index))
+        value = node_in(self.cur.scalar("SELECT nodes FROM audit_leaves WHERE position = ?",
+                                        (node_home(level, index),)), level)
         if value is None:
             raise LookupError(f"tree node ({level}, {index}) is missing")
-        return bytes(value)
+        return value
+
+    def load(self, keys: Sequence[tuple[int, int]]) -> None:
+        """Read the nodes `keys` in one query (those missing are reported by `get`)."""
+        homes = {node_home(level, index): (level, index) for level, index in keys}
+        if not homes:
+            return
+        marks = ", ".join("?" * len(homes))
+        rows = self.cur.execute(f"SELECT position, nodes FROM audit_leaves WHERE position IN"
+                                f" ({marks})", list(homes)).fetchall()
+        for row in rows:
+            level, index = homes[int(row["position"])]
+            value = node_in(row["nodes"], level)
+            if value is not None:
+                self.fresh[(level, index)] = value
 
 
 def tree_size(cur: Cursor) -> int:
@@ -117,6 +152,21 @@ class TreeCache:
     def __init__(self) -> None:
         self.tree: merkle.IncrementalTree | None = None
         self.last: bytes | None = None
+        # The notification id of the last leaf this process appended (SQLite).
+        self.last_nid: int | None = None
+
+    def following(self, notification_id: int) -> tuple[int, bytes | None] | None:
+        """The cached (size, last leaf) when the event just inserted with `notification_id`
+        directly follows the last one this process appended, else None (ask the store).
+
+        SQLite only: there the notification id is the rowid, max + 1 under the write lock,
+        and every event commits with its leaf, so the next id means nobody appended in
+        between. (Anything else — another process's append, a deleted row — gives another
+        id, and the store is asked; a stale edge could only collide with a stored position
+        and fail the write, never place a leaf wrongly.)"""
+        if self.tree is None or self.last_nid is None or notification_id != self.last_nid + 1:
+            return None
+        return self.tree.size, self.last
 
     def at(self, cur: Cursor, end: tuple[int, bytes | None] | None = None
            ) -> merkle.IncrementalTree:
@@ -134,28 +184,26 @@ class TreeCache:
     def forget(self) -> None:
         """Drop the cached edge (after a rolled-back append)."""
         self.tree = None
+        self.last_nid = None
 
     def grow(self, cur: Cursor, metas: Sequence[LeafMeta],
-             end: tuple[int, bytes | None] | None = None,
-             ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
-        """The rows of the next leaves (in order) and of every tree node they complete.
+             end: tuple[int, bytes | None] | None = None) -> list[tuple[Any, ...]]:
+        """The rows of the next leaves, in order, each with the tree nodes it completes.
 
         The caller holds the log's write lock (SQLite's, or the sequencer's on PostgreSQL)
         until those rows are committed (or calls `forget`)."""
         tree = self.at(cur, end)
-        leaf_rows: list[tuple[Any, ...]] = []
-        node_rows: list[tuple[int, int, bytes]] = []
+        rows: list[tuple[Any, ...]] = []
         for position, (nid, aid, version, topic, recorded_at, payload) in enumerate(
                 metas, tree.size):
             leaf = merkle.leaf_hash(canonical_bytes(position, aid, version, topic, recorded_at,
                                                     payload))
-            leaf_rows.append((position, nid, aid, version, topic, recorded_at, payload, leaf))
-            # The tree keeps its own copy of each leaf (level 0): a leaf hash rewritten in
-            # audit_leaves to match an altered record is then caught at its exact position.
-            node_rows.append((0, position, leaf))
-            node_rows.extend(tree.append(leaf))
-            self.last = leaf
-        return leaf_rows, node_rows
+            # The tree keeps its own copy of each leaf (level 0 of `nodes`): a leaf hash
+            # rewritten to match an altered record is then caught at its exact position.
+            rows.append((position, nid, aid, version, topic, recorded_at, payload, leaf,
+                         nodes_blob(leaf, tree.append(leaf))))
+            self.last, self.last_nid = leaf, nid
+        return rows
 
 
 _LAST_LEAF = "SELECT position, leaf_hash FROM audit_leaves ORDER BY position DESC LIMIT 1"
@@ -169,12 +217,13 @@ def _frontier(cur: Cursor, size: int) -> merkle.Getter:
             keys.append((level, start >> level))
             start += 1 << level
     store = NodeStore(cur)
-    if keys:
-        where = " OR ".join(["(level = ? AND idx = ?)"] * len(keys))
-        rows = cur.execute(f"SELECT level, idx, hash FROM merkle_nodes WHERE {where}",
-                           [v for key in keys for v in key]).fetchall()
-        store.fresh.update({(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in rows})
+    store.load(keys)
     return store.get
+
+
+INSERT_LEAVES = (
+    "INSERT INTO audit_leaves (position, notification_id, allegation_id, version, topic,"
+    " recorded_at, payload_sha256, leaf_hash, nodes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def append_leaves(
@@ -189,13 +238,8 @@ def append_leaves(
     cache = cache or TreeCache()
     metas = [leaf_meta(s, nid) for s, nid in zip(stored_events, notification_ids, strict=True)]
     try:
-        leaf_rows, node_rows = cache.grow(cur, metas)
-        cur.executemany(
-            "INSERT INTO audit_leaves (position, notification_id, allegation_id, version, topic,"
-            " recorded_at, payload_sha256, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            leaf_rows)
-        cur.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
-                        node_rows)
+        leaf_rows = cache.grow(cur, metas, cache.following(metas[0][0]) if metas else None)
+        cur.executemany(INSERT_LEAVES, leaf_rows)
     except BaseException:
         cache.forget()
         raise
@@ -226,16 +270,16 @@ _PENDING = (
 # one JSON text each (hashes in hex): far cheaper for the driver than arrays of parameters.
 MOVE_PENDING = (
     "WITH l AS (SELECT * FROM json_to_recordset(?::json) AS x(position bigint, nid bigint,"
-    " aid text, version bigint, topic text, recorded_at text, payload text, leaf text)),"
+    " aid text, version bigint, topic text, recorded_at text, payload text, leaf text,"
+    " nodes text)),"
     " gone AS (DELETE FROM pending_leaves WHERE notification_id IN (SELECT nid FROM l)),"
     " leaves AS (INSERT INTO audit_leaves (position, notification_id, allegation_id, version,"
-    " topic, recorded_at, payload_sha256, leaf_hash) SELECT position, nid, aid, version, topic,"
-    " recorded_at, decode(payload, 'hex'), decode(leaf, 'hex') FROM l),"
-    " nodes AS (INSERT INTO merkle_nodes (level, idx, hash) SELECT level, idx,"
-    " decode(hash, 'hex') FROM json_to_recordset(?::json) AS x(level bigint, idx bigint,"
-    " hash text))"
+    " topic, recorded_at, payload_sha256, leaf_hash, nodes) SELECT position, nid, aid, version,"
+    " topic, recorded_at, decode(payload, 'hex'), decode(leaf, 'hex'), decode(nodes, 'hex')"
+    " FROM l)"
     " SELECT pg_notify(?, '')")  # wakes followers that listen (the projector)
-_LEAF_KEYS = ("position", "nid", "aid", "version", "topic", "recorded_at", "payload", "leaf")
+_LEAF_KEYS = ("position", "nid", "aid", "version", "topic", "recorded_at", "payload", "leaf",
+              "nodes")
 
 
 def _as_json(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> str:
@@ -245,7 +289,7 @@ def _as_json(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def pending_batch(cur: Cursor, cache: TreeCache, channel: str
-                  ) -> tuple[tuple[str, str, str], dict[int, int], bool] | None:
+                  ) -> tuple[tuple[str, str], dict[int, int], bool] | None:
     """The next batch of pending leaves (PostgreSQL), in notification-id order (so an
     allegation's versions keep their order), given the next positions.
 
@@ -263,9 +307,8 @@ def pending_batch(cur: Cursor, cache: TreeCache, channel: str
         int(first["last_position"]) + 1, bytes(first["last_leaf"]))
     metas = [(int(r["notification_id"]), r["allegation_id"], int(r["version"]), r["topic"],
               r["recorded_at"], bytes(r["payload_sha256"])) for r in rows]
-    leaf_rows, node_rows = cache.grow(cur, metas, end)
-    params = (_as_json(_LEAF_KEYS, leaf_rows), _as_json(("level", "idx", "hash"), node_rows),
-              channel)
+    leaf_rows = cache.grow(cur, metas, end)
+    params = (_as_json(_LEAF_KEYS, leaf_rows), channel)
     return params, {row[1]: row[0] for row in leaf_rows}, len(rows) == _BATCH
 
 

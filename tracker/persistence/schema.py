@@ -6,8 +6,6 @@ from tracker.persistence.db import Cursor, Dialect
 
 _BLOB = {"sqlite": "BLOB", "postgres": "BYTEA"}
 _INT = {"sqlite": "INTEGER", "postgres": "BIGINT"}
-# SQLite: a table keyed by its primary key alone is one B-tree instead of a table and an index.
-_WITHOUT_ROWID = {"sqlite": " WITHOUT ROWID", "postgres": ""}
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS audit_leaves (
@@ -18,7 +16,8 @@ CREATE TABLE IF NOT EXISTS audit_leaves (
   topic TEXT NOT NULL,
   recorded_at TEXT NOT NULL,
   payload_sha256 {BLOB} NOT NULL,
-  leaf_hash {BLOB} NOT NULL
+  leaf_hash {BLOB} NOT NULL,
+  nodes {BLOB} NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_allegation ON audit_leaves (allegation_id, version);
 CREATE TABLE IF NOT EXISTS pending_leaves (
@@ -29,12 +28,6 @@ CREATE TABLE IF NOT EXISTS pending_leaves (
   recorded_at TEXT NOT NULL,
   payload_sha256 {BLOB} NOT NULL
 );
-CREATE TABLE IF NOT EXISTS merkle_nodes (
-  level {INT} NOT NULL,
-  idx {INT} NOT NULL,
-  hash {BLOB} NOT NULL,
-  PRIMARY KEY (level, idx)
-){WITHOUT_ROWID};
 CREATE TABLE IF NOT EXISTS data_keys (
   allegation_id TEXT PRIMARY KEY,
   wrapped {BLOB},
@@ -82,12 +75,38 @@ def statements(dialect: Dialect, ddl: str = TABLES) -> list[str]:
     """The DDL statements for a dialect."""
     if dialect == "postgres" and ddl is TABLES:
         ddl = TABLES + ";" + POSTGRES_ONLY
-    text = ddl.format(INT=_INT[dialect], BLOB=_BLOB[dialect],
-                      WITHOUT_ROWID=_WITHOUT_ROWID[dialect])
+    text = ddl.format(INT=_INT[dialect], BLOB=_BLOB[dialect])
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
 def create(cur: Cursor, ddl: str = TABLES) -> None:
-    """Create the tables if missing (idempotent)."""
+    """Create the tables if missing (idempotent); bring an older layout up to date."""
+    if ddl is TABLES and has_table(cur, "audit_leaves") \
+            and not has_column(cur, "audit_leaves", "nodes"):
+        cur.execute(f"ALTER TABLE audit_leaves ADD COLUMN nodes {_BLOB[cur.dialect]}")
     for statement in statements(cur.dialect, ddl):
         cur.execute(statement)
+    if ddl is TABLES and has_table(cur, "merkle_nodes"):
+        from tracker.persistence.migrate import tree_nodes_into_leaves
+
+        tree_nodes_into_leaves(cur)
+
+
+def has_table(cur: Cursor, name: str) -> bool:
+    """Whether the table exists."""
+    if cur.dialect == "sqlite":
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    else:
+        sql = ("SELECT 1 FROM information_schema.tables WHERE table_name = ?"
+               " AND table_schema = current_schema()")
+    return cur.scalar(sql, (name,)) is not None
+
+
+def has_column(cur: Cursor, table: str, column: str) -> bool:
+    """Whether the table has the column."""
+    if cur.dialect == "sqlite":
+        return any(r["name"] == column for r in cur.execute(f"PRAGMA table_info({table})")
+                   .fetchall())
+    return cur.scalar("SELECT 1 FROM information_schema.columns WHERE table_name = ?"
+                      " AND column_name = ? AND table_schema = current_schema()",
+                      (table, column)) is not None
