@@ -248,24 +248,33 @@ def append_leaves(
 
 # ---- PostgreSQL: leaves held with the events, placed later by the sequencer -----------
 
-_BATCH = 5000
+BATCH = 5000  # pending leaves placed per transaction
+
+# Inserts events and, from what the insert returns, their pending leaves: one statement.
+# `{insert}` is the event store's INSERT … SELECT; the leaves' content travels as one JSON text.
+INSERT_WITH_PENDING = (
+    "WITH e AS ({insert} RETURNING notification_id, originator_id, originator_version),"
+    " p AS (INSERT INTO pending_leaves (notification_id, allegation_id, version, topic,"
+    " recorded_at, payload_sha256) SELECT e.notification_id, m.aid, m.version, m.topic,"
+    " m.recorded_at, decode(m.payload, 'hex') FROM e JOIN json_to_recordset(%s::json)"
+    " AS m(aid text, version bigint, topic text, recorded_at text, payload text)"
+    " ON e.originator_id::text = m.aid AND e.originator_version = m.version)"
+    " SELECT notification_id, originator_id::text AS aid, originator_version AS version FROM e")
 
 
-def hold_leaves(
-    cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
-) -> None:
-    """Record what the events' leaves commit to, in the events' own transaction, unpositioned."""
-    cur.executemany(
-        "INSERT INTO pending_leaves (notification_id, allegation_id, version, topic,"
-        " recorded_at, payload_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-        [leaf_meta(s, nid) for s, nid in zip(stored_events, notification_ids, strict=True)])
+def pending_json(stored_events: Sequence[StoredEvent]) -> str:
+    """What the events' leaves commit to, for `INSERT_WITH_PENDING` (positions come later)."""
+    return json.dumps([{"aid": aid, "version": version, "topic": topic,
+                        "recorded_at": recorded_at, "payload": payload.hex()}
+                       for _nid, aid, version, topic, recorded_at, payload
+                       in (leaf_meta(s, 0) for s in stored_events)], separators=(",", ":"))
 
 
-_PENDING = (
+PENDING = (
     "SELECT p.notification_id, p.allegation_id, p.version, p.topic, p.recorded_at,"
     " p.payload_sha256, t.position AS last_position, t.leaf_hash AS last_leaf"
     f" FROM pending_leaves p LEFT JOIN ({_LAST_LEAF}) t ON true"
-    " ORDER BY p.notification_id LIMIT ?")
+    f" ORDER BY p.notification_id LIMIT {BATCH}")
 # One statement, so one transaction even on an autocommit connection. The rows travel as
 # one JSON text each (hashes in hex): far cheaper for the driver than arrays of parameters.
 MOVE_PENDING = (
@@ -288,18 +297,17 @@ def _as_json(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> str:
                        for row in rows], separators=(",", ":"))
 
 
-def pending_batch(cur: Cursor, cache: TreeCache, channel: str
+def pending_batch(rows: Sequence[dict[str, Any]], cur: Cursor, cache: TreeCache, channel: str
                   ) -> tuple[tuple[str, str], dict[int, int], bool] | None:
-    """The next batch of pending leaves (PostgreSQL), in notification-id order (so an
-    allegation's versions keep their order), given the next positions.
+    """Positions for pending leaves (PostgreSQL) as `PENDING` read them, in notification-id
+    order (so an allegation's versions keep their order).
 
     `channel` is notified when the batch commits. Returns the parameters of
     `MOVE_PENDING`, the positions it gives (by notification id),
     and whether the batch was full (more may be pending), or None when nothing is pending.
-    The caller holds the sequencer lock until the statement committed (or calls
-    `cache.forget()`).
+    The caller holds the sequencer lock, and read `rows` after taking it, until the statement
+    committed (or calls `cache.forget()`).
     """
-    rows = cur.execute(_PENDING, (_BATCH,)).fetchall()
     if not rows:
         return None
     first = rows[0]
@@ -309,7 +317,7 @@ def pending_batch(cur: Cursor, cache: TreeCache, channel: str
               r["recorded_at"], bytes(r["payload_sha256"])) for r in rows]
     leaf_rows = cache.grow(cur, metas, end)
     params = (_as_json(_LEAF_KEYS, leaf_rows), channel)
-    return params, {row[1]: row[0] for row in leaf_rows}, len(rows) == _BATCH
+    return params, {row[1]: row[0] for row in leaf_rows}, len(rows) == BATCH
 
 
 def positions_of(cur: Cursor, wanted: Sequence[int]) -> dict[int, int]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg.sql import SQL, Identifier
 
-from tracker.audit.log import TreeCache
+from tracker.audit.log import INSERT_WITH_PENDING, TreeCache, pending_json
+from tracker.domain.errors import MasterKeyError
 from tracker.persistence import sequencer
 from tracker.persistence.db import Cursor
-from tracker.persistence.write import WriteContext, in_transaction
+from tracker.persistence.write import WriteContext, in_transaction, now_text
+from tracker.protection.keystore import _CHECK, _ROTATED
 
 
 class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
@@ -55,35 +59,94 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tree_cache = TreeCache()
+        self.insert_with_pending = SQL(INSERT_WITH_PENDING).format(insert=SQL(
+            "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, originator_version, topic, state"
+            " FROM unnest(%s::{schema}.{stored_event_type}[])").format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.events_table_name),
+                stored_event_type=Identifier(self.stored_event_type_name)))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
         """Insert the events with their pending leaves and keys, commit, then wait for their
-        positions (the sequencer). Unlike the library's, any exception — ours included —
-        rolls the whole transaction back (the library commits when a hook raises), and no
-        LOCK TABLE is taken: order comes from the sequencer."""
+        positions (the sequencer).
+
+        One pipeline (one round trip): the events' transaction — events and pending leaves
+        in one statement, keys, the master-key check — then, after its commit, the opening of
+        a sequencer round. Unlike the library's, any exception — ours included — rolls the
+        events' transaction back (the library commits when a hook raises), and no LOCK TABLE
+        is taken: order comes from the sequencer."""
         if not stored_events:
             return []
         write: WriteContext | None = kwargs.get("write")
-        with self.datastore.get_connection() as conn, conn.pipeline() as pipeline, \
-                conn.transaction(), conn.cursor() as curs:
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-            pipeline.sync()  # a duplicate version raises here, as IntegrityError
-            ids = [int(row["notification_id"]) for row in curs.fetchall()]
-            if len(ids) != len(stored_events):
-                raise ProgrammingError(f"expected {len(stored_events)} notification ids,"
-                                       f" got {len(ids)}")
-            in_transaction(Cursor(curs, "postgres"), list(stored_events), ids, write)
-        positions = self.sequence(ids)
+        with self.datastore.get_connection() as conn:
+            assert conn.autocommit
+            try:
+                with conn.pipeline() as p, conn.cursor() as c, conn.cursor() as inserted:
+                    c.execute("BEGIN")
+                    inserted.execute(self.insert_with_pending, (
+                        [self.construct_pg_stored_event(s.originator_id, s.originator_version,
+                                                        s.topic, s.state)
+                         for s in stored_events], pending_json(stored_events)))
+                    if write is not None:
+                        _keys(c, write)
+                    c.execute("COMMIT")
+                    cursors = sequencer.open_round(conn)
+                    p.sync()
+                    ids = _ids(stored_events, inserted.fetchall())
+                    opening = sequencer.opened(cursors)
+            except psycopg.errors.RaiseException as e:
+                sequencer.abandon(conn)
+                if e.diag.message_primary == _ROTATED:
+                    raise MasterKeyError(_ROTATED) from None
+                raise
+            except BaseException:
+                sequencer.abandon(conn)
+                raise
+            positions = self.sequence(ids, conn=conn, opening=opening)
         if write is not None:
             write.positions = [positions[i] for i in ids]
         return ids
 
-    def sequence(self, ids: Sequence[int] = ()) -> dict[int, int]:
+    def sequence(self, ids: Sequence[int] = (), *, conn: Any = None,
+                 opening: sequencer.Opening | None = None) -> dict[int, int]:
         """The positions of the committed events `ids` (see `tracker.persistence.sequencer`);
         with no ids, place whatever is pending now (after a writer crashed, say)."""
-        with self.datastore.get_connection() as conn:
-            assert conn.autocommit
-            positions: dict[int, int] = sequencer.sequence(conn, ids, self.tree_cache,
-                                                              self.channel_name)
+        if conn is not None:
+            return sequencer.sequence(conn, ids, self.tree_cache, self.channel_name, opening)
+        with self.datastore.get_connection() as own:
+            assert own.autocommit
+            positions: dict[int, int] = sequencer.sequence(own, ids, self.tree_cache,
+                                                           self.channel_name)
         return positions
+
+
+# Refuses the events' transaction when the database is now under another master key than the
+# one the new data keys were wrapped with (`tracker keys rotate` ran meanwhile). After the keys'
+# insert, so that it waits for a rotation holding the table and then sees its result.
+_REFUSE_RETIRED_KEY = ("SELECT tracker_refuse(%s) WHERE (SELECT value FROM meta WHERE name = %s)"
+                       " IS DISTINCT FROM %s")
+
+
+def _keys(c: Any, write: WriteContext) -> None:
+    """Queue the statements that store and destroy keys with the events."""
+    now = now_text()
+    store = write.store_keys(now)
+    if store is not None:
+        c.executemany(store[0].replace("?", "%s"), store[1])
+        if write.checks_master:
+            c.execute(_REFUSE_RETIRED_KEY, (_ROTATED, _CHECK, write.master_check))
+    destroy = write.destroy_keys(now)
+    if destroy is not None:
+        c.executemany(destroy[0].replace("?", "%s"), destroy[1])
+
+
+def _ids(stored_events: Sequence[StoredEvent], rows: list[Any]) -> list[int]:
+    """The notification ids the insert gave, in the order of the events."""
+    given = {(r["aid"], int(r["version"])): int(r["notification_id"]) for r in rows}
+    try:
+        return [given[(str(s.originator_id), int(s.originator_version))] for s in stored_events]
+    except KeyError:
+        raise ProgrammingError(f"expected {len(stored_events)} notification ids, got "
+                               f"{len(rows)}") from None

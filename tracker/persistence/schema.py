@@ -71,6 +71,14 @@ CREATE INDEX IF NOT EXISTS audit_leaves_notification ON audit_leaves (notificati
 """
 
 
+# PostgreSQL: refuses (rolls back) the transaction it runs in, with the message given; lets
+# a pipelined write check a condition in the database without a round trip of its own.
+POSTGRES_FUNCTIONS = [
+    "CREATE OR REPLACE FUNCTION tracker_refuse(message text) RETURNS boolean LANGUAGE plpgsql"
+    " AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = message, ERRCODE = 'P0001'; END $$",
+]
+
+
 def statements(dialect: Dialect, ddl: str = TABLES) -> list[str]:
     """The DDL statements for a dialect."""
     if dialect == "postgres" and ddl is TABLES:
@@ -86,6 +94,9 @@ def create(cur: Cursor, ddl: str = TABLES) -> None:
         cur.execute(f"ALTER TABLE audit_leaves ADD COLUMN nodes {_BLOB[cur.dialect]}")
     for statement in statements(cur.dialect, ddl):
         cur.execute(statement)
+    if ddl is TABLES and cur.dialect == "postgres":
+        for statement in POSTGRES_FUNCTIONS:
+            cur.raw.execute(statement)  # not through `?` marks: the body is literal
     if ddl is TABLES and has_table(cur, "merkle_nodes"):
         from tracker.persistence.migrate import tree_nodes_into_leaves
 

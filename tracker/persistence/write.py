@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from tracker.audit.log import TreeCache, append_leaves, hold_leaves
+from tracker.audit.log import TreeCache, append_leaves
 from tracker.persistence.db import Cursor
 from tracker.protection.keystore import require_check
 
@@ -22,35 +23,50 @@ class WriteContext:
     # The master-key check value `new_keys` were wrapped under, verified in the transaction.
     master_check: bytes | None = None
 
+    def store_keys(self, now: str) -> tuple[str, list[tuple[Any, ...]]] | None:
+        """The statement (`?` marks) and rows that store the new data keys, if any."""
+        if not self.new_keys:
+            return None
+        return ("INSERT INTO data_keys (allegation_id, wrapped, created_at) VALUES (?, ?, ?)",
+                [(aid, wrapped, now) for aid, wrapped in self.new_keys.items()])
+
+    def destroy_keys(self, now: str) -> tuple[str, list[tuple[Any, ...]]] | None:
+        """The statement (`?` marks) and rows that destroy the erased data keys, if any."""
+        if not self.erase_keys:
+            return None
+        return ("UPDATE data_keys SET wrapped = NULL, erased_at = ?, erase_reason = ?"
+                " WHERE allegation_id = ?",
+                [(now, reason, aid) for aid, reason in self.erase_keys.items()])
+
+    @property
+    def checks_master(self) -> bool:
+        """Whether the transaction must refuse keys wrapped by a retired master key."""
+        return bool(self.new_keys) and self.master_check is not None
+
+
+def now_text() -> str:
+    """The time keys are stored or destroyed at."""
+    return datetime.now(UTC).isoformat()
+
 
 def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int],
                    write: WriteContext | None, cache: TreeCache | None = None) -> None:
-    """Everything that must commit atomically with the events.
-
-    SQLite: the leaves with their positions (the write lock is held). PostgreSQL: what the
-    leaves commit to, held unpositioned until the sequencer places them after the commit.
-    """
-    if cur.dialect == "sqlite":
-        positions = append_leaves(cur, stored_events, ids, cache)
-        if write is not None:
-            write.positions = positions
-    else:
-        hold_leaves(cur, stored_events, ids)
+    """SQLite: everything that must commit atomically with the events — the leaves with
+    their positions (the write lock is held) and the keys. (PostgreSQL sends the same in one
+    pipeline: `tracker.persistence.recorders.TrackerPostgresRecorder`.)"""
+    positions = append_leaves(cur, stored_events, ids, cache)
     if write is None:
         return
-    now = datetime.now(UTC).isoformat()
-    cur.executemany(
-        "INSERT INTO data_keys (allegation_id, wrapped, created_at) VALUES (?, ?, ?)",
-        [(aid, wrapped, now) for aid, wrapped in write.new_keys.items()],
-    )
-    if write.new_keys and write.master_check is not None:
+    write.positions = positions
+    now = now_text()
+    store = write.store_keys(now)
+    if store is not None:
+        cur.executemany(*store)
+    if write.checks_master:
+        assert write.master_check is not None
         require_check(cur, write.master_check)  # no key wrapped by a retired master key
-    if write.erase_keys and cur.dialect == "sqlite":
+    destroy = write.destroy_keys(now)
+    if destroy is not None:
         # Overwrite the freed bytes instead of leaving the key in free pages.
         cur.execute("PRAGMA secure_delete = ON")
-    for aid, reason in write.erase_keys.items():
-        cur.execute(
-            "UPDATE data_keys SET wrapped = NULL, erased_at = ?, erase_reason = ?"
-            " WHERE allegation_id = ?",
-            (now, reason, aid),
-        )
+        cur.executemany(*destroy)
