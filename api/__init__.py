@@ -33,18 +33,23 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 's
 
 
 def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((x, d + 1) for x in item.values())
-        elif isinstance(item, list):
-            stack.extend((x, d + 1) for x in item)
-    return deepest
+    """How deeply `value` nests (a scalar or an empty container: 1), counted level by level;
+    stops at the first level beyond `limit`."""
+    level = [value]
+    depth = 0
+    while True:
+        depth += 1
+        if depth > limit:
+            return depth
+        below: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                below.extend(item.values())
+            elif isinstance(item, list):
+                below.extend(item)
+        if not below:
+            return depth
+        level = below
 
 
 class GuardedJSON(DefaultJSONProvider):
@@ -125,16 +130,26 @@ def create_app(config: tracker_config.Config | None = None,
 
                 raise UnsupportedMediaType()
 
+    from api.context import request_id
+
     @app.after_request
     def _headers(response: Response) -> Response:
+        headers = response.headers
+        # One pass over the headers instead of a lookup (and a KeyError) per default.
+        present = {key.lower() for key in headers.keys()}
         for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
+            if key.lower() not in present:
+                headers.add(key, value)
         if request.path == "/docs" or request.path.startswith("/static/swagger-ui/"):
-            response.headers["Content-Security-Policy"] = DOCS_CSP
-        response.headers["Cache-Control"] = response.headers.get("Cache-Control", "no-store")
-        from api.context import request_id
-
-        response.headers["X-Request-Id"] = request_id()
+            headers["Content-Security-Policy"] = DOCS_CSP
+        if "cache-control" in present:
+            headers["Cache-Control"] = headers["Cache-Control"]  # the first one only
+        else:
+            headers.add("Cache-Control", "no-store")
+        if "x-request-id" in present:
+            headers["X-Request-Id"] = request_id()
+        else:
+            headers.add("X-Request-Id", request_id())
         return response
 
     return app

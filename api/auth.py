@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from api.context import tracker
 from tracker.domain.errors import AuthenticationError
@@ -18,12 +18,15 @@ def authenticate() -> None:
         return  # public, or an unknown route or method (404/405 say so)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         _failed()
         raise AuthenticationError(
             "Missing or malformed Authorization header: send 'Authorization: Bearer <token>'. "
             "An admin creates tokens with `tracker users add`.")
-    who = tracker().users.authenticate(token.strip())
+    # Looked up on every request (one query): revoking a token or disabling a user takes
+    # effect at once.
+    who = tracker().users.authenticate(token)
     if who is None:
         _failed()
         raise AuthenticationError("This token is not valid (unknown or revoked). "
@@ -31,7 +34,7 @@ def authenticate() -> None:
     g.actor = who
     limiter = tracker_limits()
     if limiter is not None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        limiter.check_write(hashlib.sha256(token.strip().encode()).hexdigest()[:24])
+        limiter.check_write(hashlib.sha256(token.encode()).hexdigest()[:24])
 
 
 def _failed() -> None:
@@ -42,8 +45,6 @@ def _failed() -> None:
 
 def tracker_limits():  # type: ignore[no-untyped-def]
     """The rate limiter, when configured."""
-    from flask import current_app
-
     return current_app.extensions.get("tracker.limits")
 
 

@@ -13,6 +13,7 @@ from api import context as ctx
 from api.blueprints import Blueprint
 from api.schemas import inputs as i
 from api.schemas import outputs as o
+from api.schemas.fastdump import compile_dump
 from tracker.application import Result
 from tracker.domain.errors import StaleVersionError
 
@@ -22,10 +23,11 @@ bp = Blueprint("allegations", __name__, url_prefix="/v1/allegations",
 _PROBLEMS = {"description": "problem+json (RFC 9457)"}
 # Schemas are built once: building one per request costs milliseconds.
 _OUT = o.AllegationOut()
+_DUMP = compile_dump(_OUT)  # the same result as _OUT.dump, without marshmallow's per-field calls
 
 
 def _written(result: Result, status: int = 200) -> Response:
-    response = jsonify(_OUT.dump(result.state))
+    response = jsonify(_DUMP(result.state))
     response.status_code = status
     response.headers["X-Tracker-Position"] = str(result.position)
     response.headers["ETag"] = result.state["etag"]
@@ -69,7 +71,7 @@ class Allegation(MethodView):
         """Read an allegation: now, at `version`, or as known at `as_of`."""
         state = ctx.tracker().app.get(ctx.actor(), allegation_id, version=query.get("version"),
                                       as_of=query.get("as_of"))
-        response = jsonify(_OUT.dump(state))
+        response = jsonify(_DUMP(state))
         response.headers["ETag"] = state["etag"]
         return response
 

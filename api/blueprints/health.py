@@ -110,10 +110,24 @@ def init_app(app: Flask) -> None:
     def _start() -> None:
         g.started = time.perf_counter()
 
+    # The labelled children, looked up once each (`labels()` takes a lock and validates the
+    # labels on every call). They hold what the metrics hold (one entry per child), and no
+    # child is ever removed from these metrics, so a kept child is the one `labels()` returns.
+    counters: dict[tuple[str, str, int], Any] = {}
+    timers: dict[tuple[str, str], Any] = {}
+
     @app.after_request
     def _count(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        m.requests.labels(request.method, endpoint, str(response.status_code)).inc()
+        method, status = request.method, response.status_code
+        counter = counters.get((method, endpoint, status))
+        if counter is None:
+            counter = counters.setdefault((method, endpoint, status),
+                                          m.requests.labels(method, endpoint, str(status)))
+        counter.inc()
         if "started" in g:
-            m.latency.labels(request.method, endpoint).observe(time.perf_counter() - g.started)
+            timer = timers.get((method, endpoint))
+            if timer is None:
+                timer = timers.setdefault((method, endpoint), m.latency.labels(method, endpoint))
+            timer.observe(time.perf_counter() - g.started)
         return response

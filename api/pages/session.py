@@ -102,6 +102,13 @@ class PagesSessionInterface(SecureCookieSessionInterface):
         """Secure on HTTPS."""
         return secure()
 
+    def open_session(self, app: Flask, request: Any) -> Any:
+        """Flask's, without building the signing serializer for a request with no cookie (every
+        API call): Flask answers such a request with a new empty session all the same."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def sign_in(actor: Actor, token: str) -> None:
     """Start a fresh session for this user (the old one, and its CSRF token, are dropped)."""
