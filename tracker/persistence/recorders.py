@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import InterfaceError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+)
 from psycopg.sql import SQL, Identifier
 
 from tracker.audit.log import INSERT_WITH_PENDING, TreeCache, pending_json
@@ -19,6 +26,35 @@ from tracker.persistence.write import WriteContext, in_transaction, now_text
 from tracker.protection.keystore import _CHECK, _ROTATED
 
 
+class StatementCachingPool(SQLiteConnectionPool):
+    """The library's SQLite connection pool, with a statement cache worth the name.
+
+    eventsourcing 9.5 opens its connections with `cached_statements=True`, which `sqlite3`
+    reads as a cache of one statement: every other statement is compiled again each time it
+    runs (measured: 50 to 80 µs of a ~500 µs submission, 18 µs of each token check). This is the
+    library's `_create_connection` with a cache of `CACHED_STATEMENTS`; the rest is unchanged.
+    """
+
+    CACHED_STATEMENTS = 256
+
+    def _create_connection(self) -> SQLiteConnection:
+        try:
+            c = sqlite3.connect(database=self.db_name, uri=True, check_same_thread=False,
+                                isolation_level=None,  # auto-commit mode, as the library's
+                                cached_statements=self.CACHED_STATEMENTS,
+                                timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
+        except (sqlite3.Error, TypeError) as e:
+            raise InterfaceError(e) from e
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            mode = c.execute("PRAGMA journal_mode;").fetchone()[0]
+            if mode.lower() != "wal":
+                c.execute("PRAGMA journal_mode=WAL;")
+                self.journal_mode_was_changed_to_wal = True
+            self.is_journal_mode_wal = True
+        c.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+
+
 class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
     """SQLite: rowid is the notification id; writes are serialised by the database lock,
     so each append gives its leaves their positions in its own transaction."""
@@ -26,6 +62,10 @@ class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tree_cache = TreeCache()
+        # Every recorder and query of the application shares this datastore's pool; no
+        # connection is open yet (they open on first use).
+        if type(self.datastore.pool) is SQLiteConnectionPool:
+            self.datastore.pool.__class__ = StatementCachingPool
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
