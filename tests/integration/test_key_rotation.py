@@ -368,3 +368,47 @@ def test_a_key_wrapped_just_before_a_rotation_commits_is_refused_with_its_event(
         assert _cli(config, "keys", "check").exit_code == 0  # every stored key opens
     finally:
         fresh.close()
+
+
+def _sqlite_files(services: Tracker) -> list[Path]:
+    path = Path(services.config.database.removeprefix("sqlite:///"))
+    return [p for p in (path, Path(f"{path}-wal")) if p.exists()]
+
+
+def test_erasure_leaves_no_copy_of_the_wrapped_key_in_the_sqlite_files(
+        services: Tracker) -> None:
+    if services.app.db.dialect != "sqlite":
+        pytest.skip("the SQLite files")
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    admin, _ = services.users.add("A", "admin", "hq")
+    aid = services.app.submit(monitor, REPORT, "r1").state["id"]
+    for i in range(3):  # more page versions of the key table in the log
+        services.app.submit(monitor, REPORT, f"more-{i}")
+    with services.app.db.read() as cur:
+        wrapped = bytes(cur.scalar("SELECT wrapped FROM data_keys WHERE allegation_id = ?",
+                                   (aid,)))
+    assert any(wrapped in p.read_bytes() for p in _sqlite_files(services))
+    services.app.erase(admin, aid, "Request of the victim", "r2")
+    assert not any(wrapped in p.read_bytes() for p in _sqlite_files(services))
+    assert services.app.keys.data_key(aid) is None
+
+
+def test_a_wal_that_cannot_be_truncated_never_fails_the_erasure(
+        services: Tracker, caplog: pytest.LogCaptureFixture) -> None:
+    if services.app.db.dialect != "sqlite":
+        pytest.skip("the SQLite files")
+    import sqlite3
+
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    admin, _ = services.users.add("A", "admin", "hq")
+    aid = services.app.submit(monitor, REPORT, "r1").state["id"]
+    reader = sqlite3.connect(services.config.database.removeprefix("sqlite:///"),
+                             isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM data_keys").fetchone()  # holds an old snapshot
+    with caplog.at_level(logging.WARNING):
+        services.app.erase(admin, aid, "Request of the victim", "r2")
+    reader.execute("COMMIT")
+    reader.close()
+    assert "could not be truncated" in caplog.text or "Checkpointing" in caplog.text
+    assert services.app.keys.data_key(aid) is None
