@@ -64,7 +64,33 @@ class GuardedJSON(DefaultJSONProvider):
             raise BadRequest(f"The body is not valid JSON: {e}.") from None
         if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
             raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+        # A NUL can only arrive escaped (a raw one is invalid JSON): look only then.
+        if ("u0000" in s if isinstance(s, str) else b"u0000" in s) and _has_nul(value):
+            raise BadRequest(NUL_MESSAGE.format(where="The JSON body"))
         return value
+
+
+NUL_MESSAGE = ("{where} contains a NUL character (\\u0000 or %00), which no text the tracker "
+               "stores can hold: remove it and send the request again.")
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any string (key or value) in a decoded JSON document holds a NUL."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def create_app(config: tracker_config.Config | None = None,
@@ -115,6 +141,18 @@ def create_app(config: tracker_config.Config | None = None,
     def swagger_assets(name: str) -> Response:
         """Vendored Swagger UI assets (no CDN)."""
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, name)
+
+    @app.before_request
+    def _no_nul() -> None:
+        # PostgreSQL text cannot hold a NUL: refuse it up front, the same on every database.
+        args = request.args.items(multi=True)
+        form = request.form.items(multi=True) if request.mimetype in FORM_TYPES else ()
+        views = (request.view_args or {}).items()
+        for source, pairs in (("query parameter", args), ("form field", form),
+                              ("path parameter", views)):
+            for key, value in pairs:
+                if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+                    raise BadRequest(NUL_MESSAGE.format(where=f"The {source} {key!r}"))
 
     @app.before_request
     def _json_only() -> None:
