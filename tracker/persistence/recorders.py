@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, ProgrammingError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
@@ -55,6 +65,63 @@ class StatementCachingPool(SQLiteConnectionPool):
         return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
 
 
+class WriteQueue:
+    """Lines up this database's writers across the tracker's processes (gunicorn workers, the
+    CLI) on a kernel lock of a file beside it (`<database>.writers`, 0600).
+
+    SQLite lets one writer in at a time; the others retry in its busy handler, which sleeps
+    1, 2, 5, 10, … ms between tries — far longer than the ~0.3 ms write they wait for (and a
+    waiter that polls instead loses the race to the writer that just finished, again and
+    again). A writer waiting on `flock` is woken by the kernel the moment the lock is free,
+    and the kernel releases the lock of a process that dies. The holder holds it only for its
+    own insert and commit, which SQLite bounds (its lock timeout); a process frozen while
+    holding it is ended by the server's worker timeout. SQLite's own lock still guards the
+    data: other programs writing the file need not know of this queue.
+    """
+
+    def __init__(self, db_path: str, timeout: float) -> None:
+        self.path = f"{db_path}.writers"
+        self.timeout = timeout
+        self.fd: int | None = None
+        self.threads = threading.Lock()  # flock does not exclude threads of one process
+        ref = weakref.ref(self)
+
+        def in_child() -> None:
+            queue = ref()
+            if queue is not None:
+                queue.forked()
+
+        os.register_at_fork(after_in_child=in_child)
+
+    def forked(self) -> None:
+        """In a new child process: its own place in the queue (an inherited open file shares
+        the parent's lock, and the parent's threads may have held the thread lock)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)  # the child's copy only: the parent keeps its own
+        self.fd = None
+        self.threads = threading.Lock()
+
+    def __enter__(self) -> None:
+        if not self.threads.acquire(timeout=self.timeout):
+            raise OperationalError(f"database is locked: another thread of this process kept "
+                                   f"writing for more than {self.timeout:g} s")
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.fd is not None:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
+
+
 class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
     """SQLite: rowid is the notification id; writes are serialised by the database lock,
     so each append gives its leaves their positions in its own transaction."""
@@ -64,8 +131,13 @@ class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
         self.tree_cache = TreeCache()
         # Every recorder and query of the application shares this datastore's pool; no
         # connection is open yet (they open on first use).
-        if type(self.datastore.pool) is SQLiteConnectionPool:
-            self.datastore.pool.__class__ = StatementCachingPool
+        pool = self.datastore.pool
+        if type(pool) is SQLiteConnectionPool:
+            pool.__class__ = StatementCachingPool
+        self.write_queue: WriteQueue | contextlib.nullcontext[None] = contextlib.nullcontext()
+        if not pool.is_sqlite_memory_mode and not pool.db_name.startswith("file:"):
+            self.write_queue = WriteQueue(pool.db_name,
+                                          pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -79,7 +151,8 @@ class TrackerSQLiteRecorder(SQLiteApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
         try:
-            return super().insert_events(stored_events, **kwargs)
+            with self.write_queue:
+                return super().insert_events(stored_events, **kwargs)
         except BaseException:
             # The insert or the commit failed after the cached tree moved on.
             self.tree_cache.forget()
