@@ -88,7 +88,7 @@ def run_sqlite(size: dict[str, Any]) -> tuple[list[Row], list[StoredEvent]]:
                 plain_s += time.perf_counter() - t0
         plain.close()
         services.close()
-        tree_s, bare_s = _tree_overhead(tmp, events)
+        tree_s, bare_s, library_s = _tree_overhead(tmp, events)
     n = len(events)
     per_submit = n / total
     return [
@@ -96,8 +96,9 @@ def run_sqlite(size: dict[str, Any]) -> tuple[list[Row], list[StoredEvent]]:
             n / plain_s / per_submit, "plain sqlite3 inserts of the same bytes", ">= 0.7",
             f"synchronous={sync}, WAL; {n} events, {n / total:g} per submission"),
         Row("2 appends", "audit tree on the write path (recorder appends/s)", n / tree_s, "/s",
-            n / bare_s, "SQLiteApplicationRecorder, same events", ">= 0.85",
-            "target: at most 15% slower"),
+            n / bare_s, "the same recorder, leaves skipped", ">= 0.85",
+            f"target: at most 15% slower; the library's own SQLiteApplicationRecorder did "
+            f"{n / library_s:,.0f}/s (ratio {library_s / tree_s:.2f})"),
     ], events
 
 
@@ -114,34 +115,37 @@ def capture_events(count: int = 50) -> list[StoredEvent]:
     return events
 
 
-def _tree_overhead(tmp: Path, events: list[StoredEvent]) -> tuple[float, float]:
-    """Seconds to append `events` one per transaction with the tree, and without it."""
+def _tree_overhead(tmp: Path, events: list[StoredEvent]) -> tuple[float, float, float]:
+    """Seconds to append `events` one per transaction with the tree, without it (the same
+    recorder, connections and writers' queue, leaves skipped), and through the library's own
+    recorder (for scale)."""
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    from tracker.persistence.recorders import TrackerSQLiteRecorder
+
+    class WithoutTree(TrackerSQLiteRecorder):
+        def _insert_events(self, c: Any, stored_events: Any, **kwargs: Any) -> Any:
+            return SQLiteApplicationRecorder._insert_events(self, c, stored_events, **kwargs)
 
     services = _services(tmp / "tree")
     with_tree = services.app.recorder
-    from tracker.persistence.recorders import StatementCachingPool
-
-    bare = SQLiteApplicationRecorder(SQLiteDatastore(str(tmp / "bare.sqlite3")))
-    # The same connections as the tracker's (a real statement cache), so that the ratio is
-    # the tree's cost alone.
-    bare.datastore.pool.__class__ = StatementCachingPool
-    bare.create_table()
-    tree_s = bare_s = 0.0
+    without = WithoutTree(SQLiteDatastore(str(tmp / "without.sqlite3")))
+    library = SQLiteApplicationRecorder(SQLiteDatastore(str(tmp / "library.sqlite3")))
+    for recorder in (without, library):
+        recorder.create_table()
+    seconds = [0.0, 0.0, 0.0]
     with step(f"row 2: {len(events)} appends with and without the audit tree"):
         for start in range(0, len(events), BLOCK):
             block = events[start:start + BLOCK]
-            t0 = time.perf_counter()
-            for e in block:
-                with_tree.insert_events([e])
-            tree_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            for e in block:
-                bare.insert_events([e])
-            bare_s += time.perf_counter() - t0
+            for side, recorder in enumerate((with_tree, without, library)):
+                t0 = time.perf_counter()
+                for e in block:
+                    recorder.insert_events([e])
+                seconds[side] += time.perf_counter() - t0
     services.close()
-    bare.datastore.close()
-    return tree_s, bare_s
+    without.datastore.close()
+    library.datastore.close()
+    return seconds[0], seconds[1], seconds[2]
 
 
 # ---- PostgreSQL, 8 writer processes -----------------------------------------------------
