@@ -27,6 +27,11 @@ def _text(value: str | None, field: str, limit: int) -> dict[str, list[str]]:
     return {}
 
 
+# A retry comes seconds or minutes after its request; 1,000 later keyed writes on the same
+# allegation is far beyond any retry window.
+KEPT_IDEMPOTENCY_KEYS = 1000
+
+
 class Allegation(Aggregate):
     """An allegation of a violation, as reported, corroborated and reviewed over time.
 
@@ -52,11 +57,15 @@ class Allegation(Aggregate):
         idempotency_key: str | None
 
         def mutate(self, aggregate: Any) -> Any:
-            # Remembered so that a retried request is answered, not recorded twice.
+            # Remembered so that a retried request is answered, not recorded twice: the keys
+            # of the last KEPT_IDEMPOTENCY_KEYS keyed writes (oldest forgotten first, the same
+            # on every replay), so that the state does not grow with every form sent.
             agg = super().mutate(aggregate)
             if self.idempotency_key and agg is not None:
-                agg.idempotency_keys[f"{self.actor}|{self.idempotency_key}"] = (
-                    self.originator_version)
+                keys = agg.idempotency_keys
+                keys[f"{self.actor}|{self.idempotency_key}"] = self.originator_version
+                while len(keys) > KEPT_IDEMPOTENCY_KEYS:
+                    del keys[next(iter(keys))]
             return agg
 
     class Created(Event, Aggregate.Created):
