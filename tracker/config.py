@@ -31,6 +31,7 @@ class Config:
     smtp_url: str = ""
     public_url: str = ""
     snapshot_interval: int = 50
+    queue: str = "notifications"  # the RQ queue of deliveries (relay, workers, /metrics)
 
     @property
     def database(self) -> str:
@@ -102,4 +103,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         webhook_deny_private=env.get("TRACKER_WEBHOOK_DENY_PRIVATE", "0") in ("1", "true", "yes"),
         smtp_url=env.get("SMTP_URL", ""),
         public_url=env.get("TRACKER_PUBLIC_URL", ""),
+        queue=env.get("TRACKER_QUEUE") or "notifications",
     )

@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m workers.relay", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = RelaySettings()
-    p.add_argument("--queue", default=d.queue, help="RQ queue name (default %(default)s)")
+    p.add_argument("--queue", default=tracker_config.from_env().queue,
+                   help="RQ queue name (default: TRACKER_QUEUE, else %(default)s)")
     p.add_argument("--poll", type=float, default=d.poll_interval, help="seconds between polls")
     p.add_argument("--batch", type=int, default=d.batch, help="events per transaction")
     p.add_argument("--max-attempts", type=int, default=d.max_attempts,

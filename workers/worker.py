@@ -23,7 +23,7 @@ from rq.worker import SimpleWorker
 
 from tracker import config as tracker_config
 from tracker.bootstrap import build
-from workers import QUEUE, jobs, redis_connection
+from workers import jobs, redis_connection
 
 logger = logging.getLogger("workers.worker")
 
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run a delivery worker until SIGTERM/SIGINT (`--burst`: until the queue is empty)."""
     p = argparse.ArgumentParser(prog="python -m workers.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--queue", default=QUEUE, help="RQ queue name (default %(default)s)")
+    p.add_argument("--queue", default=tracker_config.from_env().queue,
+                   help="RQ queue name (default: TRACKER_QUEUE, else %(default)s)")
     p.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     p.add_argument("--webhook-timeout", type=float, default=5.0,
                    help="seconds to connect, and for each read, per webhook attempt")

@@ -101,8 +101,33 @@ def submit(services: Tracker, monitor: User, report: dict[str, Any], n: int) -> 
 
 
 def test_the_api_watches_the_workers_queue_and_relay_by_default() -> None:
-    assert metrics_queue.QUEUE == QUEUE
+    from tracker.config import Config, from_env
+
+    assert Config().queue == QUEUE == RelaySettings().queue
     assert metrics_queue.RELAY == RelaySettings().name
+    # One setting names the queue for the relay, the workers and /metrics.
+    assert from_env({"TRACKER_QUEUE": "deliveries-eu"}).queue == "deliveries-eu"
+    assert metrics_queue.QueueProbe(from_env({"TRACKER_QUEUE": "x"})).queue == "x"
+
+
+def test_the_relay_and_the_worker_take_the_queue_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from workers import relay, worker
+
+    monkeypatch.setenv("TRACKER_QUEUE", "deliveries-eu")
+    seen: list[str] = []
+
+    def parse(self: argparse.ArgumentParser, *a: Any, **k: Any) -> Any:
+        seen.append(self.get_default("queue"))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse)
+    for main in (relay.main, worker.main):
+        with pytest.raises(SystemExit):
+            main([])
+    assert seen == ["deliveries-eu", "deliveries-eu"]
 
 
 def test_queue_length_relay_lag_and_pending_rows_with_no_worker_running(
