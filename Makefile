@@ -39,7 +39,7 @@ test-postgres: $(STAMP)  ## the whole suite on PostgreSQL and the system Redis
 bench: $(STAMP)  ## benchmarks, each figure beside its baseline (SIZE=small|full)
 	$(BIN)/python -m bench --size $(SIZE)
 
-lint: $(STAMP)  ## ruff, mypy (strict, tracker/) and the import contracts
+lint: $(STAMP)  ## ruff, mypy (strict: tracker/, api/, workers/) and the import contracts
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -7,6 +7,7 @@ import hashlib
 from flask import Flask, current_app, g, request
 
 from api.context import tracker
+from api.limits import Limits
 from tracker.domain.errors import AuthenticationError
 
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/static/")
@@ -43,9 +44,10 @@ def _failed() -> None:
         limiter.auth_failed(request.remote_addr or "unknown")
 
 
-def tracker_limits():  # type: ignore[no-untyped-def]
+def tracker_limits() -> Limits | None:
     """The rate limiter, when configured."""
-    return current_app.extensions.get("tracker.limits")
+    limits: Limits | None = current_app.extensions.get("tracker.limits")
+    return limits
 
 
 def init_app(app: Flask) -> None:

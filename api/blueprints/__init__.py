@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import flask_smorest
 from marshmallow import RAISE
@@ -17,7 +17,7 @@ class GuardedParser(FlaskParser):
     must not silently widen a list.
     """
 
-    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict[str, str | None]] = {
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def _raw_load_json(self, req: Any) -> Any:
@@ -26,7 +26,7 @@ class GuardedParser(FlaskParser):
         return req.get_json()
 
 
-class Blueprint(flask_smorest.Blueprint):
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
     """flask-smorest's Blueprint with the guarded parser."""
 
     ARGUMENTS_PARSER = GuardedParser()

@@ -15,7 +15,7 @@ from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields as f
-from marshmallow.utils import missing
+from marshmallow import missing
 
 Dump = Callable[[Any], Any]
 

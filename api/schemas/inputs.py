@@ -129,7 +129,7 @@ class VictimsSchema(Strict):
             raise ma.ValidationError({k.removeprefix("victims."): m for k, m in problems.items()})
 
 
-def _names() -> f.List:
+def _names() -> f.List[str]:
     return f.List(_text(1, 300), validate=v.Length(max=200))
 
 

@@ -18,7 +18,7 @@ from tracker.projections.stats import DIMENSIONS
 from tracker.taxonomy import category_codes
 
 
-class Instant(f.Field):
+class Instant(f.Field[dt.date | dt.datetime]):
     """An ISO 8601 date (the whole day, UTC) or date-time (without a zone: UTC)."""
 
     default_error_messages = {"invalid": "Not an ISO 8601 date or date-time."}
