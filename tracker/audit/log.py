@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import re
@@ -65,6 +66,23 @@ def canonical_bytes(
                 f'"{recorded_at}","{digest}"]').encode("ascii")
     fields = [position, allegation_id, version, topic, recorded_at, digest]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def canonical_page(positions: Sequence[int], ids: Sequence[str], versions: Sequence[int],
+                   topics: Sequence[str], recorded_at: Sequence[str],
+                   payloads: Sequence[bytes]) -> list[bytes]:
+    """`canonical_bytes` of many records at once (verification's pages): the same bytes, with
+    one check that nothing needs escaping for the whole page instead of one per record."""
+    texts = [*ids, *topics, *recorded_at]
+    text = "".join(texts) if all(x.__class__ is str for x in texts) else '"'
+    if '"' in text or "\\" in text or not _PLAIN.fullmatch(text) \
+            or not all(x.__class__ is int for x in (*positions, *versions)):
+        return list(map(canonical_bytes, positions, ids, versions, topics, recorded_at,
+                        payloads))
+    b2a = binascii.b2a_base64
+    return [f'[{p},"{i}",{v},"{t}","{r}","{b2a(d, newline=False).decode()}"]'.encode()
+            for p, i, v, t, r, d in zip(positions, ids, versions, topics, recorded_at, payloads,
+                                        strict=True)]
 
 
 LeafMeta = tuple[int, str, int, str, str, bytes]

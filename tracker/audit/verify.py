@@ -9,15 +9,19 @@ from typing import Any
 
 from tracker.audit import merkle
 from tracker.audit.heads import current_root, verify_head
-from tracker.audit.log import canonical_bytes, leaves_with_records, node_in, recorded_at_of
-from tracker.audit.merkle import HASH_SIZE
+from tracker.audit.log import (
+    canonical_bytes,
+    canonical_page,
+    leaves_with_records,
+    recorded_at_of,
+)
 from tracker.persistence.db import Cursor, Database
 
 PAGE = 1000
 
-# The columns of a page row, in this order (see page_sql): the leaf as stored, its row's tree
-# nodes (the first is the tree's own copy of the leaf hash), and the stored record it covers
-# (all None when the record is gone).
+# The columns of a page row, in this order (see page_sql): the leaf as stored, the tree's own
+# copy of it (the first hash of the row's `nodes`), and the stored record it covers (all None
+# when the record is gone).
 Row = tuple[Any, ...]
 
 
@@ -51,7 +55,7 @@ def page_sql(db: Database) -> str:
     """One page of leaves, in position order, with their records: parameters are (after
     position, tree size, page length). The benchmark's baseline reads exactly this."""
     return ("SELECT l.position, l.allegation_id, l.version, l.topic, l.recorded_at,"
-            " l.payload_sha256, l.leaf_hash, l.nodes,"
+            " l.payload_sha256, l.leaf_hash, substr(l.nodes, 1, 32) AS node_leaf,"
             " e.originator_id AS e_id, e.originator_version AS e_version, e.topic AS e_topic,"
             f" e.state AS e_state{leaves_with_records(db, keep_missing=True)}"
             " WHERE l.position > ? AND l.position < ? ORDER BY l.position LIMIT ?")
@@ -100,7 +104,7 @@ def _as_bytes(value: Any) -> bytes:
 
 def _check_row(row: Row, expected: int) -> tuple[bytes | None, str | None]:
     """(leaf, None) when the row verifies, else (leaf or None, why): the precise diagnosis."""
-    (position, l_id, l_version, l_topic, l_recorded_at, l_payload, l_leaf, l_nodes,
+    (position, l_id, l_version, l_topic, l_recorded_at, l_payload, l_leaf, node_leaf,
      e_id, e_version, e_topic, e_state) = row
     position = int(position)
     if position != expected:
@@ -123,7 +127,7 @@ def _check_row(row: Row, expected: int) -> tuple[bytes | None, str | None]:
         return leaf, "the stored record was altered: it no longer matches its leaf"
     if leaf != bytes(l_leaf):
         return leaf, "the leaf hash does not match the stored record"
-    if leaf != node_in(l_nodes, 0):
+    if node_leaf is None or leaf != _as_bytes(node_leaf):
         return leaf, ("the leaf hash was rewritten to match an altered record: the tree's own "
                       "copy of this leaf differs")
     return leaf, None
@@ -154,7 +158,7 @@ def _whole_page(page: Sequence[Row], expected: int) -> list[bytes] | None:
     TEXT payload, an unreadable one, any difference) sends the page to _check_row, which has
     the last word.
     """
-    (positions, l_ids, l_versions, l_topics, l_recorded_at, l_payloads, l_leaves, l_nodes,
+    (positions, l_ids, l_versions, l_topics, l_recorded_at, l_payloads, l_leaves, node_leaves,
      e_ids, e_versions, e_topics, states) = zip(*page, strict=True)
     if positions != tuple(range(expected, expected + len(page))) \
             or any(s.__class__ is not bytes for s in states):
@@ -168,12 +172,9 @@ def _whole_page(page: Sequence[Row], expected: int) -> list[bytes] | None:
     # As _dashed: SQLite stores UUIDs as hex.
     ids = tuple([f"{e[:8]}-{e[8:12]}-{e[12:16]}-{e[16:20]}-{e[20:]}"
                  if len(e) == 32 and "-" not in e else e for e in map(str, e_ids)])
-    leaves = list(map(merkle.leaf_hash, map(canonical_bytes, positions, ids, e_versions,
-                                             e_topics, recorded_at, payloads)))
-    if any(n.__class__ is not bytes for n in l_nodes):
-        return None
-    copies = tuple([n[:HASH_SIZE] for n in l_nodes])
-    if (tuple(leaves) == l_leaves == copies and payloads == l_payloads and ids == l_ids
+    leaves = list(map(merkle.leaf_hash, canonical_page(positions, ids, e_versions, e_topics,
+                                                       recorded_at, payloads)))
+    if (tuple(leaves) == l_leaves == node_leaves and payloads == l_payloads and ids == l_ids
             and e_versions == l_versions and e_topics == l_topics
             and recorded_at == l_recorded_at):
         return leaves
