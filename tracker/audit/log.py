@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import json
 import re
@@ -59,13 +58,22 @@ def canonical_bytes(
     base64(payload SHA-256)]``, ASCII only.
     """
     digest = merkle.b64(payload_sha256)
-    text = f"{allegation_id}{topic}{recorded_at}"
-    if '"' not in text and "\\" not in text and _PLAIN.fullmatch(text):
-        # Nothing to escape: the same bytes json.dumps writes, without its machinery.
-        return (f'[{int(position)},"{allegation_id}",{int(version)},"{topic}",'
-                f'"{recorded_at}","{digest}"]').encode("ascii")
+    if _needs_no_escaping(f"{allegation_id}{topic}{recorded_at}"):
+        return _plain(int(position), allegation_id, int(version), topic, recorded_at, digest)
     fields = [position, allegation_id, version, topic, recorded_at, digest]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _needs_no_escaping(text: str) -> bool:
+    return '"' not in text and "\\" not in text and _PLAIN.fullmatch(text) is not None
+
+
+def _plain(position: int, allegation_id: str, version: int, topic: str, recorded_at: str,
+           digest: str) -> bytes:
+    """The same bytes json.dumps writes for fields with nothing to escape, without its
+    machinery."""
+    return (f'[{position},"{allegation_id}",{version},"{topic}","{recorded_at}",'
+            f'"{digest}"]').encode("ascii")
 
 
 def canonical_page(positions: Sequence[int], ids: Sequence[str], versions: Sequence[int],
@@ -74,15 +82,11 @@ def canonical_page(positions: Sequence[int], ids: Sequence[str], versions: Seque
     """`canonical_bytes` of many records at once (verification's pages): the same bytes, with
     one check that nothing needs escaping for the whole page instead of one per record."""
     texts = [*ids, *topics, *recorded_at]
-    text = "".join(texts) if all(x.__class__ is str for x in texts) else '"'
-    if '"' in text or "\\" in text or not _PLAIN.fullmatch(text) \
-            or not all(x.__class__ is int for x in (*positions, *versions)):
-        return list(map(canonical_bytes, positions, ids, versions, topics, recorded_at,
-                        payloads))
-    b2a = binascii.b2a_base64
-    return [f'[{p},"{i}",{v},"{t}","{r}","{b2a(d, newline=False).decode()}"]'.encode()
-            for p, i, v, t, r, d in zip(positions, ids, versions, topics, recorded_at, payloads,
-                                        strict=True)]
+    if all(x.__class__ is str for x in texts) and _needs_no_escaping("".join(texts)) \
+            and all(x.__class__ is int for x in (*positions, *versions)):
+        return list(map(_plain, positions, ids, versions, topics, recorded_at,
+                        map(merkle.b64, payloads)))
+    return list(map(canonical_bytes, positions, ids, versions, topics, recorded_at, payloads))
 
 
 LeafMeta = tuple[int, str, int, str, str, bytes]
@@ -107,6 +111,12 @@ def node_home(level: int, index: int) -> int:
     leaf, the append that completed it. Its hash is bytes [32·level, 32·level + 32) of that
     row's `nodes` (level 0 is the tree's own copy of the leaf hash)."""
     return ((index + 1) << level) - 1
+
+
+def node_levels(position: int) -> int:
+    """How many hashes the row of the leaf at `position` holds in `nodes`: its own, and one per
+    trailing one bit of the position (the perfect subtrees its append completed)."""
+    return ((position + 1) & -(position + 1)).bit_length()
 
 
 def nodes_blob(leaf: bytes, completed: Sequence[tuple[int, int, bytes]]) -> bytes:
