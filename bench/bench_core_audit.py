@@ -147,12 +147,12 @@ NODE_SQL = "SELECT nodes FROM audit_leaves WHERE position = ?"  # a bare point r
 
 def _sparse_rows(get: Any, keys: set[tuple[int, int]]) -> list[tuple[Any, ...]]:
     """`audit_leaves` rows holding the nodes `keys` (and whatever else their rows hold)."""
-    from tracker.audit.log import node_home
+    from tracker.audit.log import node_home, node_levels
 
     rows = []
     for position in sorted({node_home(level, idx) for level, idx in keys}):
-        levels = ((position + 1) & -(position + 1)).bit_length()  # 1 + trailing one bits
-        nodes = b"".join(get(lv, ((position + 1) >> lv) - 1) for lv in range(levels))
+        nodes = b"".join(get(lv, ((position + 1) >> lv) - 1)
+                         for lv in range(node_levels(position)))
         rows.append((position, position + 1, "sparse", 1, "t", "", bytes(32), nodes[:32], nodes))
     return rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tracker.audit.log import node_home
+from tracker.audit.log import node_levels
 from tracker.persistence.db import Cursor
 
 log = logging.getLogger("tracker.migrate")
@@ -42,19 +42,10 @@ def tree_nodes_into_leaves(cur: Cursor) -> int:
                 nodes[(level, int(r["idx"]))] = bytes(r["hash"])
         rows = []
         for position in positions:
-            blob = b""
-            level = 0
-            # Levels 0 .. (trailing one bits of the position): the nodes this leaf completed.
-            while level == 0 or (position + 1) % (1 << level) == 0:
-                key = (level, ((position + 1) >> level) - 1)
-                assert node_home(*key) == position
-                value = nodes.get(key)
-                if value is None:
-                    missing += 1
-                    value = bytes(32)
-                blob += value
-                level += 1
-            rows.append((blob, position))
+            values = [nodes.get((level, ((position + 1) >> level) - 1))
+                      for level in range(node_levels(position))]
+            missing += values.count(None)
+            rows.append((b"".join(v or bytes(32) for v in values), position))
         cur.executemany("UPDATE audit_leaves SET nodes = ? WHERE position = ?", rows)
         done += len(positions)
         after = last
