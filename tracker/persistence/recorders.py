@@ -33,7 +33,7 @@ from tracker.domain.errors import MasterKeyError
 from tracker.persistence import sequencer
 from tracker.persistence.db import Cursor
 from tracker.persistence.write import WriteContext, in_transaction, now_text
-from tracker.protection.keystore import _CHECK, _ROTATED
+from tracker.protection.keystore import refuse_retired_key, refused_as_rotated
 
 
 class StatementCachingPool(SQLiteConnectionPool):
@@ -209,13 +209,10 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
                     p.sync()
                     ids = _ids(stored_events, inserted.fetchall())
                     opening = sequencer.opened(cursors)
-            except psycopg.errors.RaiseException as e:
+            except BaseException as e:
                 sequencer.abandon(conn)
-                if e.diag.message_primary == _ROTATED:
-                    raise MasterKeyError(_ROTATED) from None
-                raise
-            except BaseException:
-                sequencer.abandon(conn)
+                if isinstance(e, psycopg.errors.RaiseException) and refused_as_rotated(e):
+                    raise MasterKeyError(str(e.diag.message_primary)) from None
                 raise
             positions = self.sequence(ids, conn=conn, opening=opening)
         if write is not None:
@@ -235,21 +232,15 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
         return positions
 
 
-# Refuses the events' transaction when the database is now under another master key than the
-# one the new data keys were wrapped with (`tracker keys rotate` ran meanwhile). After the keys'
-# insert, so that it waits for a rotation holding the table and then sees its result.
-_REFUSE_RETIRED_KEY = ("SELECT tracker_refuse(%s) WHERE (SELECT value FROM meta WHERE name = %s)"
-                       " IS DISTINCT FROM %s")
-
-
 def _keys(c: Any, write: WriteContext) -> None:
     """Queue the statements that store and destroy keys with the events."""
     now = now_text()
     store = write.store_keys(now)
     if store is not None:
         c.executemany(store[0].replace("?", "%s"), store[1])
-        if write.checks_master:
-            c.execute(_REFUSE_RETIRED_KEY, (_ROTATED, _CHECK, write.master_check))
+        if write.checks_master:  # after the keys' insert, as require_check
+            assert write.master_check is not None
+            c.execute(*refuse_retired_key(write.master_check))
     destroy = write.destroy_keys(now)
     if destroy is not None:
         c.executemany(destroy[0].replace("?", "%s"), destroy[1])
