@@ -34,7 +34,7 @@ from tracker.persistence.db import Database, Dialect, meta_secret
 from tracker.persistence.write import WriteContext
 from tracker.presenter import ENTRY_KINDS, Page
 from tracker.projections.cursor import CursorCodec
-from tracker.protection.erasure import vacuum_erased_keys
+from tracker.protection.erasure import scrub_erased_keys
 from tracker.protection.keys import MasterKey, new_data_key
 from tracker.protection.keystore import KeyStore
 from tracker.protection.sealed import Sealed, SealedAsDict, seal
@@ -194,7 +194,7 @@ class AllegationTracker(Application[UUID]):
         write = WriteContext(erase_keys={allegation_id: reason})
         result = self._update(actor, allegation_id, "erase", request_id, None, None,
                               lambda a, p: a.erase_personal_data(reason, p), write)
-        vacuum_erased_keys(self.db)  # PostgreSQL: drop the dead row with the wrapped key
+        scrub_erased_keys(self.db)  # the database's own leftover copies of the wrapped key
         return result
 
     # ---- queries --------------------------------------------------------------------------
@@ -354,7 +354,7 @@ class AllegationTracker(Application[UUID]):
         """Entries of a kind up to `a`'s version (and below `before`), newest first.
 
         From the event log: the leaves index (allegation, version) finds the events, which
-        keep the entries' content; only sequenced leaves (with a position) are read.
+        keep the entries' content (only events with a position have a leaf).
         """
         if not getattr(a, f"{kind}_total"):
             return Page([])
@@ -363,7 +363,7 @@ class AllegationTracker(Application[UUID]):
             rows = cur.execute(
                 "SELECT l.version, l.position, l.topic, e.state" + leaves_with_records(self.db)
                 + " WHERE l.allegation_id = ? AND l.topic = ? AND l.version <= ?"
-                " AND l.position IS NOT NULL ORDER BY l.version DESC LIMIT ?",
+                " ORDER BY l.version DESC LIMIT ?",
                 (str(a.id), _ENTRY_TOPICS[kind], bound, limit + 1)).fetchall()
         items = []
         for row in rows[:limit]:

@@ -35,7 +35,6 @@ LOCK = 7_340_112_002  # advisory-lock id of the sequencer (transaction-level whe
 
 TRY_LEAD = "SELECT pg_try_advisory_xact_lock(%s) AS got"
 LEAD = "SELECT true AS got FROM (SELECT pg_advisory_xact_lock(%s)) AS waited"
-_PENDING = PENDING.replace("?", "%s")
 _MOVE = MOVE_PENDING.replace("?", "%s")
 _WAIT = "SELECT pg_advisory_lock_shared(%s), pg_advisory_unlock_shared(%s)"
 
@@ -51,7 +50,7 @@ def open_round(conn: Any, *, wait: bool = False) -> tuple[Any, Any]:
     lock, pending = conn.cursor(), conn.cursor()
     conn.execute("BEGIN")
     lock.execute(LEAD if wait else TRY_LEAD, (LOCK,))
-    pending.execute(_PENDING)
+    pending.execute(PENDING)
     return lock, pending
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 VACUUM_LOCK_TIMEOUT = 5.0  # seconds
 
 
-def vacuum_erased_keys(db: Database) -> bool:
+def scrub_erased_keys(db: Database) -> bool:
     """After an erasure committed: VACUUM the key table (PostgreSQL) or checkpoint and
     truncate the write-ahead log (SQLite). True when it ran to the end."""
     if db.dialect != "postgres":
