@@ -175,7 +175,6 @@ def run_proofs(size: dict[str, Any]) -> list[Row]:
         conn.row_factory = sqlite3.Row
         for statement in schema.statements("sqlite"):
             conn.execute(statement)
-        conn.execute("DROP INDEX audit_leaves_allegation")  # the sparse rows share an id
         conn.executemany(INSERT_LEAVES, _sparse_rows(get, keys))
         gen, check, base_gen, base_check = [], [], [], []
         for _ in range(samples):

@@ -20,7 +20,7 @@ from eventsourcing.utils import Environment
 
 from tracker import policy, presenter
 from tracker.audit import merkle
-from tracker.audit.log import leaves_with_records, stored_event
+from tracker.audit.log import leaves_of, leaves_with_records, stored_event
 from tracker.domain.allegation import Allegation
 from tracker.domain.errors import (
     BusyError,
@@ -398,29 +398,23 @@ class AllegationTracker(Application[UUID]):
 
     def _leaves(self, uid: UUID) -> dict[int, dict[str, Any]]:
         with self.db.read() as cur:
-            return {int(r["version"]): r for r in cur.execute(
-                "SELECT version, position, leaf_hash FROM audit_leaves WHERE allegation_id = ?",
-                (str(uid),)).fetchall()}
+            return {int(r["version"]): r for r in leaves_of(cur, self.db.events_table, uid)}
 
     def _position(self, uid: UUID, version: int) -> int:
         for attempt in range(2):
-            with self.db.read() as cur:
-                value = cur.scalar("SELECT position FROM audit_leaves WHERE allegation_id = ?"
-                                   " AND version = ?", (str(uid), version))
-            if value is not None:
-                return int(value)
+            leaf = self._leaves(uid).get(version)
+            if leaf is not None:
+                return int(leaf["position"])
             if attempt == 0:  # a writer died before its events got positions
                 self.settle()
         raise LookupError(f"version {version} of {uid} has no position in the audit log")
 
     def _version_as_of(self, a: Allegation, as_of: datetime) -> int:
         moment = as_of.astimezone(UTC).isoformat()
-        with self.db.read() as cur:
-            value = cur.scalar("SELECT MAX(version) FROM audit_leaves WHERE allegation_id = ?"
-                               " AND recorded_at <= ?", (str(a.id), moment))
-        if value is None:
+        known = [v for v, leaf in self._leaves(a.id).items() if leaf["recorded_at"] <= moment]
+        if not known:
             raise NotFoundError(f"Allegation {a.id} was not yet known at {moment}.")
-        return int(value)
+        return max(known)
 
     def _stale(self, a: Allegation, expected: int) -> StaleVersionError:
         last: Any = list(self.events.get(a.id, gt=a.version - 1))[-1]

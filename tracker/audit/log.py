@@ -234,6 +234,35 @@ class TreeCache:
         return rows
 
 
+_LEAF_COLUMNS = "l.version, l.position, l.leaf_hash, l.recorded_at"
+
+
+def leaves_of(cur: Cursor, events_table: str, allegation_id: UUID) -> list[dict[str, Any]]:
+    """The leaves of one allegation's events, by version: version, position, leaf hash and
+    recorded_at (only events that have a position yet).
+
+    PostgreSQL reads them by the `(allegation_id, version)` index. SQLite keeps no such
+    index (it would cost each append a write at a random page): there every event commits
+    with its leaf under the write lock and the rowid is max + 1, so the leaf of the event at
+    rowid r sits at position r - 1, found through the event store's primary key. Where that
+    does not hold — a record inserted or deleted behind the tracker's back, which
+    verification reports — the leaves are found by scanning instead, so reads stay right.
+    """
+    if cur.dialect != "sqlite":
+        return cur.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_leaves l"
+                           " WHERE l.allegation_id = ? ORDER BY l.version",
+                           (str(allegation_id),)).fetchall()
+    rows = cur.execute(
+        f"SELECT {_LEAF_COLUMNS} FROM {events_table} e LEFT JOIN audit_leaves l"
+        " ON l.position = e.rowid - 1 AND l.notification_id = e.rowid AND l.allegation_id = ?"
+        " WHERE e.originator_id = ? ORDER BY e.originator_version",
+        (str(allegation_id), allegation_id.hex)).fetchall()
+    if all(r["position"] is not None for r in rows):
+        return rows
+    return cur.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_leaves l WHERE l.allegation_id = ?"
+                       " ORDER BY l.version", (str(allegation_id),)).fetchall()
+
+
 _LAST_LEAF = "SELECT position, leaf_hash FROM audit_leaves ORDER BY position DESC LIMIT 1"
 
 

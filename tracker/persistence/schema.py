@@ -19,7 +19,6 @@ CREATE TABLE IF NOT EXISTS audit_leaves (
   leaf_hash {BLOB} NOT NULL,
   nodes {BLOB} NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_allegation ON audit_leaves (allegation_id, version);
 CREATE TABLE IF NOT EXISTS pending_leaves (
   notification_id {INT} PRIMARY KEY,
   allegation_id TEXT NOT NULL,
@@ -65,9 +64,13 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
-# PostgreSQL writers find their positions by notification id after the sequencer ran.
+# PostgreSQL writers find their positions by notification id after the sequencer ran, and
+# readers an allegation's leaves by its id. (SQLite finds both through the event store's
+# primary key: there a leaf's position is its event's rowid - 1, see `log.leaves_of`. An
+# index keyed by a random id would cost every append a write at a random page.)
 POSTGRES_ONLY = """
-CREATE INDEX IF NOT EXISTS audit_leaves_notification ON audit_leaves (notification_id)
+CREATE INDEX IF NOT EXISTS audit_leaves_notification ON audit_leaves (notification_id);
+CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_allegation ON audit_leaves (allegation_id, version)
 """
 
 
@@ -97,6 +100,9 @@ def create(cur: Cursor, ddl: str = TABLES) -> None:
     if ddl is TABLES and cur.dialect == "postgres":
         for statement in POSTGRES_FUNCTIONS:
             cur.raw.execute(statement)  # not through `?` marks: the body is literal
+    if ddl is TABLES and cur.dialect == "sqlite":
+        # Earlier versions indexed SQLite's leaves by allegation too (see POSTGRES_ONLY).
+        cur.execute("DROP INDEX IF EXISTS audit_leaves_allegation")
     if ddl is TABLES and has_table(cur, "merkle_nodes"):
         from tracker.persistence.migrate import tree_nodes_into_leaves
 

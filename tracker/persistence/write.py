@@ -55,9 +55,13 @@ def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int]
     their positions (the write lock is held) and the keys. (PostgreSQL sends the same in one
     pipeline: `tracker.persistence.recorders.TrackerPostgresRecorder`.)"""
     positions = append_leaves(cur, stored_events, ids, cache)
-    if write is None:
-        return
-    write.positions = positions
+    if write is not None:
+        write.positions = positions
+        keys_in_transaction(cur, write)
+
+
+def keys_in_transaction(cur: Cursor, write: WriteContext) -> None:
+    """SQLite: store and destroy the write's data keys, in the events' transaction."""
     now = now_text()
     store = write.store_keys(now)
     if store is not None:
