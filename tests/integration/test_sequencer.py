@@ -180,18 +180,22 @@ def test_followers_listening_are_woken_when_positions_commit(services: Tracker) 
 def test_a_sequencer_failing_mid_batch_releases_the_lock_and_loses_nothing(
         services: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
     _postgres_only(services)
+    from eventsourcing.persistence import ProgrammingError
+
     from tracker.persistence import sequencer
 
     monitor, _ = services.users.add("M", "monitor", "org-a")
     services.app.submit(monitor, REPORT, "first")
 
-    def broken(*_a: Any, **_k: Any) -> None:
-        raise RuntimeError("the sequencer failed half-way")
-
-    monkeypatch.setattr(sequencer, "pending_batch", broken)
-    with pytest.raises(RuntimeError):
+    # The round places the leaf, then fails before its commit (in the same statement).
+    monkeypatch.setattr(sequencer, "PLACE", sequencer.PLACE
+                        + " WHERE tracker_refuse('the sequencer failed half-way')")
+    with pytest.raises(ProgrammingError, match="failed half-way"):
         services.app.submit(monitor, REPORT, "second")
     monkeypatch.undo()
+    with services.app.db.read() as cur:  # rolled back: still pending, nothing placed
+        assert cur.scalar("SELECT COUNT(*) FROM pending_leaves") == 1
+        assert cur.scalar("SELECT COUNT(*) FROM audit_leaves") == 1
     third = services.app.submit(monitor, REPORT, "third")  # not blocked by a leftover lock
     assert third.position == 2
     _verified(services, 3)

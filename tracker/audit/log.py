@@ -218,8 +218,8 @@ class TreeCache:
              end: tuple[int, bytes | None] | None = None) -> list[tuple[Any, ...]]:
         """The rows of the next leaves, in order, each with the tree nodes it completes.
 
-        The caller holds the log's write lock (SQLite's, or the sequencer's on PostgreSQL)
-        until those rows are committed (or calls `forget`)."""
+        The caller holds the log's write lock (SQLite's) until those rows are committed (or
+        calls `forget`)."""
         tree = self.at(cur, end)
         rows: list[tuple[Any, ...]] = []
         for position, (nid, aid, version, topic, recorded_at, payload) in enumerate(
@@ -304,6 +304,7 @@ def append_leaves(
 
 
 # ---- PostgreSQL: leaves held with the events, placed later by the sequencer -----------
+# (`tracker.persistence.pg_place` places them: the same leaves and nodes, in the server.)
 
 BATCH = 5000  # pending leaves placed per transaction
 
@@ -325,66 +326,3 @@ def pending_json(stored_events: Sequence[StoredEvent]) -> str:
                         "recorded_at": recorded_at, "payload": payload.hex()}
                        for _nid, aid, version, topic, recorded_at, payload
                        in (leaf_meta(s, 0) for s in stored_events)], separators=(",", ":"))
-
-
-PENDING = (
-    "SELECT p.notification_id, p.allegation_id, p.version, p.topic, p.recorded_at,"
-    " p.payload_sha256, t.position AS last_position, t.leaf_hash AS last_leaf"
-    f" FROM pending_leaves p LEFT JOIN ({_LAST_LEAF}) t ON true"
-    f" ORDER BY p.notification_id LIMIT {BATCH}")
-# One statement, so one transaction even on an autocommit connection. The rows travel as
-# one JSON text each (hashes in hex): far cheaper for the driver than arrays of parameters.
-MOVE_PENDING = (
-    "WITH l AS (SELECT * FROM json_to_recordset(?::json) AS x(position bigint, nid bigint,"
-    " aid text, version bigint, topic text, recorded_at text, payload text, leaf text,"
-    " nodes text)),"
-    " gone AS (DELETE FROM pending_leaves WHERE notification_id IN (SELECT nid FROM l)),"
-    " leaves AS (INSERT INTO audit_leaves (position, notification_id, allegation_id, version,"
-    " topic, recorded_at, payload_sha256, leaf_hash, nodes) SELECT position, nid, aid, version,"
-    " topic, recorded_at, decode(payload, 'hex'), decode(leaf, 'hex'), decode(nodes, 'hex')"
-    " FROM l)"
-    " SELECT pg_notify(?, '')")  # wakes followers that listen (the projector)
-_LEAF_KEYS = ("position", "nid", "aid", "version", "topic", "recorded_at", "payload", "leaf",
-              "nodes")
-
-
-def _as_json(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> str:
-    return json.dumps([{k: v.hex() if isinstance(v, bytes) else v for k, v in zip(keys, row,
-                                                                                 strict=True)}
-                       for row in rows], separators=(",", ":"))
-
-
-def pending_batch(rows: Sequence[dict[str, Any]], cur: Cursor, cache: TreeCache, channel: str
-                  ) -> tuple[tuple[str, str], dict[int, int], bool] | None:
-    """Positions for pending leaves (PostgreSQL) as `PENDING` read them, in notification-id
-    order (so an allegation's versions keep their order).
-
-    `channel` is notified when the batch commits. Returns the parameters of
-    `MOVE_PENDING`, the positions it gives (by notification id),
-    and whether the batch was full (more may be pending), or None when nothing is pending.
-    The caller holds the sequencer lock, and read `rows` after taking it, until the statement
-    committed (or calls `cache.forget()`).
-    """
-    if not rows:
-        return None
-    first = rows[0]
-    end = (0, None) if first["last_position"] is None else (
-        int(first["last_position"]) + 1, bytes(first["last_leaf"]))
-    metas = [(int(r["notification_id"]), r["allegation_id"], int(r["version"]), r["topic"],
-              r["recorded_at"], bytes(r["payload_sha256"])) for r in rows]
-    leaf_rows = cache.grow(cur, metas, end)
-    params = (_as_json(_LEAF_KEYS, leaf_rows), channel)
-    return params, {row[1]: row[0] for row in leaf_rows}, len(rows) == BATCH
-
-
-def positions_of(cur: Cursor, wanted: Sequence[int]) -> dict[int, int]:
-    """The positions of those of these notification ids that have one."""
-    if not wanted:
-        return {}
-    rows = cur.execute(POSITIONS_OF.format(marks=", ".join("?" * len(wanted))),
-                       list(wanted)).fetchall()
-    return {int(r["notification_id"]): int(r["position"]) for r in rows}
-
-
-POSITIONS_OF = ("SELECT notification_id, position FROM audit_leaves"
-                " WHERE notification_id IN ({marks})")

@@ -171,7 +171,6 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tree_cache = TreeCache()
         self.insert_with_pending = SQL(INSERT_WITH_PENDING).format(insert=SQL(
             "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)"
             " SELECT originator_id, originator_version, topic, state"
@@ -185,11 +184,11 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
         """Insert the events with their pending leaves and keys, commit, then wait for their
         positions (the sequencer).
 
-        One pipeline (one round trip): the events' transaction — events and pending leaves
-        in one statement, keys, the master-key check — then, after its commit, the opening of
-        a sequencer round. Unlike the library's, any exception — ours included — rolls the
-        events' transaction back (the library commits when a hook raises), and no LOCK TABLE
-        is taken: order comes from the sequencer."""
+        Two round trips: one pipeline commits the events' transaction — events and pending
+        leaves in one statement, keys, the master-key check — then one call of the server's
+        sequencer function answers their positions. Unlike the library's, any exception — ours
+        included — rolls the events' transaction back (the library commits when a hook
+        raises), and no LOCK TABLE is taken: order comes from the sequencer."""
         if not stored_events:
             return []
         write: WriteContext | None = kwargs.get("write")
@@ -205,30 +204,26 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
                     if write is not None:
                         _keys(c, write)
                     c.execute("COMMIT")
-                    cursors = sequencer.open_round(conn)
                     p.sync()
                     ids = _ids(stored_events, inserted.fetchall())
-                    opening = sequencer.opened(cursors)
             except BaseException as e:
                 sequencer.abandon(conn)
                 if isinstance(e, psycopg.errors.RaiseException) and refused_as_rotated(e):
                     raise MasterKeyError(str(e.diag.message_primary)) from None
                 raise
-            positions = self.sequence(ids, conn=conn, opening=opening)
+            positions = self.sequence(ids, conn=conn)
         if write is not None:
             write.positions = [positions[i] for i in ids]
         return ids
 
-    def sequence(self, ids: Sequence[int] = (), *, conn: Any = None,
-                 opening: sequencer.Opening | None = None) -> dict[int, int]:
+    def sequence(self, ids: Sequence[int] = (), *, conn: Any = None) -> dict[int, int]:
         """The positions of the committed events `ids` (see `tracker.persistence.sequencer`);
         with no ids, place whatever is pending now (after a writer crashed, say)."""
         if conn is not None:
-            return sequencer.sequence(conn, ids, self.tree_cache, self.channel_name, opening)
+            return sequencer.sequence(conn, ids, self.channel_name)
         with self.datastore.get_connection() as own:
             assert own.autocommit
-            positions: dict[int, int] = sequencer.sequence(own, ids, self.tree_cache,
-                                                           self.channel_name)
+            positions: dict[int, int] = sequencer.sequence(own, ids, self.channel_name)
         return positions
 
 

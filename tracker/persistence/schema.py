@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tracker.persistence import pg_place
 from tracker.persistence.db import Cursor, Dialect
 
 _BLOB = {"sqlite": "BLOB", "postgres": "BYTEA"}
@@ -79,6 +80,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_allegation ON audit_leaves (alleg
 POSTGRES_FUNCTIONS = [
     "CREATE OR REPLACE FUNCTION tracker_refuse(message text) RETURNS boolean LANGUAGE plpgsql"
     " AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = message, ERRCODE = 'P0001'; END $$",
+    *pg_place.FUNCTIONS,  # the sequencer's round (tracker.persistence.sequencer)
 ]
 
 
