@@ -171,13 +171,14 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Columns travel as parallel arrays, the payloads as binary (`%b`): the library's
+        # array of composite values is dumped as text, every payload hex-escaped by a regex.
+        # Rendered to text once, not at each write.
         self.insert_with_pending = SQL(INSERT_WITH_PENDING).format(insert=SQL(
             "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)"
-            " SELECT originator_id, originator_version, topic, state"
-            " FROM unnest(%s::{schema}.{stored_event_type}[])").format(
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %b::bytea[])").format(
                 schema=Identifier(self.datastore.schema),
-                table=Identifier(self.events_table_name),
-                stored_event_type=Identifier(self.stored_event_type_name)))
+                table=Identifier(self.events_table_name))).as_string(None)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
@@ -198,9 +199,10 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
                 with conn.pipeline() as p, conn.cursor() as c, conn.cursor() as inserted:
                     c.execute("BEGIN")
                     inserted.execute(self.insert_with_pending, (
-                        [self.construct_pg_stored_event(s.originator_id, s.originator_version,
-                                                        s.topic, s.state)
-                         for s in stored_events], pending_json(stored_events)))
+                        [s.originator_id for s in stored_events],
+                        [s.originator_version for s in stored_events],
+                        [s.topic for s in stored_events],
+                        [s.state for s in stored_events], pending_json(stored_events)))
                     if write is not None:
                         _keys(c, write)
                     c.execute("COMMIT")
