@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.audit.log import canonical_bytes, canonical_page
+from tracker.audit.log import canonical_bytes, canonical_page, recorded_at_all, recorded_at_of
 
 _text = st.one_of(st.sampled_from(["Allegation.Submitted", "2026-11-24T17:10:45.854973+00:00",
                                    "0b6f1c8e-8f8a-4a53-9a55-4f3c5d6e7f80"]),
@@ -28,3 +29,16 @@ def test_a_record_that_needs_escaping_is_escaped_like_json():
                           [bytes(32), bytes(32)])
     assert [json.loads(b) for b in page][1][1:5] == ['quo"te', 2, "t\\", "é"]
     assert all(b.isascii() for b in page)
+
+
+_stamp = st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())
+
+
+@given(st.lists(st.tuples(_stamp, st.booleans()), max_size=6))
+def test_a_pages_timestamps_are_each_payloads_own(stamps):
+    # As the mapper writes a payload (timestamp first), or with the timestamp elsewhere.
+    states = [json.dumps({"timestamp": {"_type_": "datetime_iso", "_data_": s}, "x": 1}
+                         if lead else {"x": 1, "timestamp": s},
+                         separators=(",", ":")).encode() for s, lead in stamps]
+    assert recorded_at_all(states) == [recorded_at_of(s) for s in states] == [
+        s for s, _lead in stamps]

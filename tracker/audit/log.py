@@ -17,6 +17,15 @@ from tracker.persistence.db import Cursor, Database
 _TS_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 
 
+def recorded_at_all(states: Sequence[bytes]) -> list[str]:
+    """`recorded_at_of` of many payloads (verification's pages): one slice each, without a
+    call per payload, when they all lead with the timestamp as the mapper writes it."""
+    start = len(_TS_PREFIX)
+    if all(s.startswith(_TS_PREFIX) for s in states):
+        return [s[start:s.index(b'"', start)].decode() for s in states]
+    return list(map(recorded_at_of, states))
+
+
 def recorded_at_of(state: bytes) -> str:
     """The event's `timestamp` exactly as stored in its payload (ISO 8601, UTC).
 
@@ -82,8 +91,9 @@ def canonical_page(positions: Sequence[int], ids: Sequence[str], versions: Seque
     """`canonical_bytes` of many records at once (verification's pages): the same bytes, with
     one check that nothing needs escaping for the whole page instead of one per record."""
     texts = [*ids, *topics, *recorded_at]
-    if all(x.__class__ is str for x in texts) and _needs_no_escaping("".join(texts)) \
-            and all(x.__class__ is int for x in (*positions, *versions)):
+    # Type checks by set (one C pass each) rather than a generator per value.
+    if set(map(type, texts)) <= {str} and _needs_no_escaping("".join(texts)) \
+            and set(map(type, (*positions, *versions))) <= {int}:
         return list(map(_plain, positions, ids, versions, topics, recorded_at,
                         map(merkle.b64, payloads)))
     return list(map(canonical_bytes, positions, ids, versions, topics, recorded_at, payloads))

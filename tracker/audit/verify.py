@@ -13,6 +13,7 @@ from tracker.audit.log import (
     canonical_bytes,
     canonical_page,
     leaves_with_records,
+    recorded_at_all,
     recorded_at_of,
 )
 from tracker.persistence.db import Cursor, Database
@@ -166,14 +167,15 @@ def _whole_page(page: Sequence[Row], expected: int) -> list[bytes] | None:
     sha = hashlib.sha256
     payloads = tuple([sha(s).digest() for s in states])
     try:
-        recorded_at = tuple(map(recorded_at_of, states))
+        recorded_at = tuple(recorded_at_all(states))
     except (ValueError, KeyError, TypeError):
         return None
     # As _dashed: SQLite stores UUIDs as hex.
     ids = tuple([f"{e[:8]}-{e[8:12]}-{e[12:16]}-{e[16:20]}-{e[20:]}"
                  if len(e) == 32 and "-" not in e else e for e in map(str, e_ids)])
-    leaves = list(map(merkle.leaf_hash, canonical_page(positions, ids, e_versions, e_topics,
-                                                       recorded_at, payloads)))
+    # merkle.leaf_hash, inline: SHA-256(0x00 || canonical bytes).
+    leaves = [sha(b"\x00" + c).digest() for c in canonical_page(
+        positions, ids, e_versions, e_topics, recorded_at, payloads)]
     if (tuple(leaves) == l_leaves == node_leaves and payloads == l_payloads and ids == l_ids
             and e_versions == l_versions and e_topics == l_topics
             and recorded_at == l_recorded_at):
