@@ -20,7 +20,7 @@ from eventsourcing.utils import Environment
 
 from tracker import policy, presenter
 from tracker.audit import merkle
-from tracker.audit.log import leaves_of, leaves_with_records, stored_event
+from tracker.audit.log import leaves_of, records_of, stored_event
 from tracker.domain.allegation import Allegation
 from tracker.domain.errors import (
     BusyError,
@@ -353,18 +353,14 @@ class AllegationTracker(Application[UUID]):
                  ) -> Page:
         """Entries of a kind up to `a`'s version (and below `before`), newest first.
 
-        From the event log: the leaves index (allegation, version) finds the events, which
-        keep the entries' content (only events with a position have a leaf).
+        From the event log, whose events keep the entries' content (only events with a
+        position count).
         """
         if not getattr(a, f"{kind}_total"):
             return Page([])
         bound = a.version if before is None else min(a.version, before - 1)
         with self.db.read() as cur:
-            rows = cur.execute(
-                "SELECT l.version, l.position, l.topic, e.state" + leaves_with_records(self.db)
-                + " WHERE l.allegation_id = ? AND l.topic = ? AND l.version <= ?"
-                " ORDER BY l.version DESC LIMIT ?",
-                (str(a.id), _ENTRY_TOPICS[kind], bound, limit + 1)).fetchall()
+            rows = records_of(cur, self.db, a.id, _ENTRY_TOPICS[kind], bound, limit + 1)
         items = []
         for row in rows[:limit]:
             event = self.mapper.to_domain_event(

@@ -5,11 +5,17 @@ back, which puts SQLite's rowids off the tree's positions."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from datetime import datetime
 
+import pytest
+
 from tests.conftest import REPORT
+from tests.integration.conftest_projections import project
+from tracker.audit.log import first_positions, leaves_of, records_of
 from tracker.bootstrap import build
+from tracker.persistence.db import Cursor
 
 
 def _positions(services, aid: str) -> dict[int, int]:
@@ -75,6 +81,9 @@ def test_a_record_outside_the_log_does_not_hide_later_positions(services):
     moved = services.app.change_status(reviewer, aid, "under_review", "triage", None, "s1")
     _reads_agree_with_the_log(services, monitor, reviewer, first, moved, ("r1", "k1"))
     assert services.app.get(reviewer, aid, as_of=between)["version"] == 1
+    said = services.app.comment(reviewer, aid, "seen", "c1")
+    page = services.app.entries(reviewer, aid, "comments")
+    assert [(e["text"], e["position"]) for e in page.items] == [("seen", said.position)]
 
 
 def test_sqlite_keeps_no_index_by_allegation_and_an_old_one_is_dropped(services, config):
@@ -92,3 +101,41 @@ def test_sqlite_keeps_no_index_by_allegation_and_an_old_one_is_dropped(services,
         again.close()
     # PostgreSQL reads an allegation's leaves by this index; SQLite through its rowids.
     assert ("audit_leaves_allegation" in names) == (dialect == "postgres")
+
+
+def test_the_projector_finds_rows_across_a_record_outside_the_log(services):
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    reviewer, _ = services.users.add("R", "reviewer", "un")
+    services.app.submit(monitor, REPORT, "r0")
+    _record_outside_the_log(services)
+    aid = services.app.submit(monitor, REPORT, "r1").state["id"]
+    project(services)  # the row of `aid` is made from its submission
+    services.app.change_status(reviewer, aid, "under_review", "triage", None, "s1")
+    project(services)  # and found again to be changed
+    with services.app.db.read() as cur:
+        rows = cur.execute("SELECT status, version FROM allegation_list WHERE id = ?",
+                           (aid,)).fetchall()
+    assert [(r["status"], r["version"]) for r in rows] == [("under_review", 2)]
+
+
+def test_sqlite_finds_an_allegations_leaves_without_scanning_the_log(services):
+    if services.app.db.dialect != "sqlite":
+        pytest.skip("SQLite's lookup through the event store's primary key")
+    monitor, _ = services.users.add("M", "monitor", "org-a")
+    ids = [services.app.submit(monitor, REPORT, f"r{i}").state["id"] for i in range(3)]
+    conn = sqlite3.connect(services.app.recorder.datastore.pool.db_name)
+    conn.row_factory = sqlite3.Row
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    cur = Cursor(conn.cursor(), "sqlite")
+    assert [r["version"] for r in leaves_of(cur, "stored_events", uuid.UUID(ids[0]))] == [1]
+    assert sorted(first_positions(cur, ids).values()) == [0, 1, 2]
+    assert [r["version"] for r in records_of(cur, services.app.db, uuid.UUID(ids[0]),
+                                             "Allegation.Submitted",
+                                             1, 5)] == [1]
+    conn.set_trace_callback(None)
+    assert len(statements) == 3  # no second, scanning query
+    for sql in statements:
+        plan = [r["detail"] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+        assert not [step for step in plan if step.startswith("SCAN")], plan
+    conn.close()

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.utils import resolve_topic
 
-from tracker.audit.log import stored_event
+from tracker.audit.log import first_positions, stored_event
 from tracker.domain.allegation import Allegation
 from tracker.domain.errors import TrackerError
 from tracker.persistence.db import Cursor
@@ -159,16 +159,18 @@ class AllegationsView:
         """Read the current rows of these allegations (in this transaction).
 
         A row's `seq` is the position of the allegation's first event, so its first audit
-        leaf leads to it (only leaves given a position count).
+        leaf leads to it (only leaves given a position count). The views' index by id is not
+        used: a bulk rebuild builds it only at the end.
         """
         wanted = sorted(i for i in ids if i not in self.rows)
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
+            seqs = list(first_positions(self.cur, wanted[start:start + 500]).values())
+            if not seqs:
+                continue
             sql = (f"SELECT a.id, a.seq, {', '.join(f'a.{c}' for c in MUTABLE)}"
-                   " FROM audit_leaves s JOIN allegation_list a ON a.seq = s.position"
-                   " WHERE s.position IS NOT NULL AND s.version = 1 AND s.allegation_id IN")
-            for row in self.cur.execute(f"{sql} ({marks})", chunk).fetchall():
+                   " FROM allegation_list a WHERE a.seq IN")
+            for row in self.cur.execute(f"{sql} ({', '.join('?' * len(seqs))})",
+                                        seqs).fetchall():
                 self.rows[row["id"]] = row
 
     def flush(self) -> None:
