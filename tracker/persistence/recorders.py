@@ -32,8 +32,8 @@ from tracker.audit.log import INSERT_WITH_PENDING, TreeCache, pending_json
 from tracker.domain.errors import MasterKeyError
 from tracker.persistence import sequencer
 from tracker.persistence.db import Cursor
-from tracker.persistence.write import WriteContext, in_transaction, now_text
-from tracker.protection.keystore import refuse_retired_key, refused_as_rotated
+from tracker.persistence.write import WriteContext, in_transaction, keys_in_transaction
+from tracker.protection.keystore import queue_check, refused_as_rotated
 
 
 class StatementCachingPool(SQLiteConnectionPool):
@@ -204,7 +204,7 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
                         [s.topic for s in stored_events],
                         [s.state for s in stored_events], pending_json(stored_events)))
                     if write is not None:
-                        _keys(c, write)
+                        keys_in_transaction(Cursor(c, "postgres"), write, queue_check)
                     c.execute("COMMIT")
                     p.sync()
                     ids = _ids(stored_events, inserted.fetchall())
@@ -227,20 +227,6 @@ class TrackerPostgresRecorder(PostgresApplicationRecorder):
             assert own.autocommit
             positions: dict[int, int] = sequencer.sequence(own, ids, self.channel_name)
         return positions
-
-
-def _keys(c: Any, write: WriteContext) -> None:
-    """Queue the statements that store and destroy keys with the events."""
-    now = now_text()
-    store = write.store_keys(now)
-    if store is not None:
-        c.executemany(store[0].replace("?", "%s"), store[1])
-        if write.checks_master:  # after the keys' insert, as require_check
-            assert write.master_check is not None
-            c.execute(*refuse_retired_key(write.master_check))
-    destroy = write.destroy_keys(now)
-    if destroy is not None:
-        c.executemany(destroy[0].replace("?", "%s"), destroy[1])
 
 
 def _ids(stored_events: Sequence[StoredEvent], rows: list[Any]) -> list[int]:

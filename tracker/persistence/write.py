@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -60,17 +61,21 @@ def in_transaction(cur: Cursor, stored_events: list[StoredEvent], ids: list[int]
         keys_in_transaction(cur, write)
 
 
-def keys_in_transaction(cur: Cursor, write: WriteContext) -> None:
-    """SQLite: store and destroy the write's data keys, in the events' transaction."""
+def keys_in_transaction(cur: Cursor, write: WriteContext,
+                        check: Callable[[Cursor, bytes], None] = require_check) -> None:
+    """Store and destroy the write's data keys, in the events' transaction; refuse keys wrapped
+    by a retired master key with `check` (after their insert; PostgreSQL's pipelined write
+    passes `keystore.queue_check`)."""
     now = now_text()
     store = write.store_keys(now)
     if store is not None:
         cur.executemany(*store)
     if write.checks_master:
         assert write.master_check is not None
-        require_check(cur, write.master_check)  # no key wrapped by a retired master key
+        check(cur, write.master_check)  # no key wrapped by a retired master key
     destroy = write.destroy_keys(now)
     if destroy is not None:
-        # Overwrite the freed bytes instead of leaving the key in free pages.
-        cur.execute("PRAGMA secure_delete = ON")
+        if cur.dialect == "sqlite":
+            # Overwrite the freed bytes instead of leaving the key in free pages.
+            cur.execute("PRAGMA secure_delete = ON")
         cur.executemany(*destroy)

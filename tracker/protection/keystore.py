@@ -89,15 +89,12 @@ def require_check(cur: Cursor, expected: bytes) -> None:
         raise MasterKeyError(_ROTATED)
 
 
-# PostgreSQL: the same refusal as `require_check`, as a statement queued in the write's own
-# pipeline (`tracker_refuse` raises with the message, which rolls the transaction back).
-REFUSE_RETIRED_KEY = ("SELECT tracker_refuse(%s) WHERE (SELECT value FROM meta WHERE name = %s)"
-                      " IS DISTINCT FROM %s")
-
-
-def refuse_retired_key(expected: bytes) -> tuple[str, tuple[str, str, bytes]]:
-    """The statement and parameters of `require_check` for a pipelined PostgreSQL write."""
-    return REFUSE_RETIRED_KEY, (_ROTATED, _CHECK, expected)
+def queue_check(cur: Cursor, expected: bytes) -> None:
+    """`require_check` for a pipelined PostgreSQL write: the refusal as a statement queued in
+    the write's own pipeline (`tracker_refuse` raises with the message, which rolls the
+    transaction back), answered with the rest of the pipeline."""
+    cur.execute("SELECT tracker_refuse(?) WHERE (SELECT value FROM meta WHERE name = ?)"
+                " IS DISTINCT FROM ?", (_ROTATED, _CHECK, expected))
 
 
 def refused_as_rotated(error: BaseException) -> bool:
