@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -245,6 +245,24 @@ class TreeCache:
 
 
 _LEAF_COLUMNS = "l.version, l.position, l.leaf_hash, l.recorded_at"
+# SQLite: the leaf `l` of the stored event `e` (see `leaves_of`).
+_LEAF_OF_EVENT = "l.position = e.rowid - 1 AND l.notification_id = e.rowid"
+Query = tuple[str, tuple[Any, ...] | list[Any]]
+
+
+def _leaf_rows(cur: Cursor, by_leaves: Query, through_events: Query,
+               complete: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+    """SQLite: the rows of `through_events` (by the event store's primary key) when
+    `complete` accepts them; otherwise, and on PostgreSQL, those of `by_leaves`."""
+    if cur.dialect == "sqlite":
+        rows = cur.execute(*through_events).fetchall()
+        if complete(rows):
+            return rows
+    return cur.execute(*by_leaves).fetchall()
+
+
+def _all_placed(rows: list[dict[str, Any]]) -> bool:
+    return all(r["position"] is not None for r in rows)
 
 
 def leaves_of(cur: Cursor, events_table: str, allegation_id: UUID) -> list[dict[str, Any]]:
@@ -258,46 +276,35 @@ def leaves_of(cur: Cursor, events_table: str, allegation_id: UUID) -> list[dict[
     does not hold — a record inserted or deleted behind the tracker's back, which
     verification reports — the leaves are found by scanning instead, so reads stay right.
     """
-    if cur.dialect != "sqlite":
-        return cur.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_leaves l"
-                           " WHERE l.allegation_id = ? ORDER BY l.version",
-                           (str(allegation_id),)).fetchall()
-    rows = cur.execute(
-        f"SELECT {_LEAF_COLUMNS} FROM {events_table} e LEFT JOIN audit_leaves l"
-        " ON l.position = e.rowid - 1 AND l.notification_id = e.rowid AND l.allegation_id = ?"
-        " WHERE e.originator_id = ? ORDER BY e.originator_version",
-        (str(allegation_id), allegation_id.hex)).fetchall()
-    if all(r["position"] is not None for r in rows):
-        return rows
-    return cur.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_leaves l WHERE l.allegation_id = ?"
-                       " ORDER BY l.version", (str(allegation_id),)).fetchall()
+    return _leaf_rows(
+        cur,
+        (f"SELECT {_LEAF_COLUMNS} FROM audit_leaves l WHERE l.allegation_id = ?"
+         " ORDER BY l.version", (str(allegation_id),)),
+        (f"SELECT {_LEAF_COLUMNS} FROM {events_table} e LEFT JOIN audit_leaves l"
+         f" ON {_LEAF_OF_EVENT} AND l.allegation_id = ?"
+         " WHERE e.originator_id = ? ORDER BY e.originator_version",
+         (str(allegation_id), allegation_id.hex)),
+        _all_placed)
 
 
 def first_positions(cur: Cursor, allegation_ids: Sequence[str],
                     events_table: str = "stored_events") -> dict[str, int]:
     """The position of each allegation's first event (its submission), for those that have
-    one; found as `leaves_of` finds leaves (SQLite: through the event store's primary key,
-    with a scan where rowids no longer match positions)."""
+    one; found as `leaves_of` finds leaves."""
     if not allegation_ids:
         return {}
-    marks = ", ".join("?" * len(allegation_ids))
-    by_scan = (f"SELECT allegation_id, position FROM audit_leaves WHERE version = 1"
-               f" AND allegation_id IN ({marks})")
-    if cur.dialect != "sqlite":
-        rows = cur.execute(by_scan, list(allegation_ids)).fetchall()
-        return {r["allegation_id"]: int(r["position"]) for r in rows}
     wanted = set(allegation_ids)
-    rows = cur.execute(
-        f"SELECT l.allegation_id, l.position FROM {events_table} e JOIN audit_leaves l"
-        " ON l.position = e.rowid - 1 AND l.notification_id = e.rowid AND l.version = 1"
-        f" WHERE e.originator_version = 1 AND e.originator_id IN ({marks})",
-        [UUID(i).hex for i in allegation_ids]).fetchall()
-    found = {r["allegation_id"]: int(r["position"]) for r in rows
-             if r["allegation_id"] in wanted}
-    if len(found) < len(wanted):  # not every one: ask the leaves themselves
-        rows = cur.execute(by_scan, list(allegation_ids)).fetchall()
-        found = {r["allegation_id"]: int(r["position"]) for r in rows}
-    return found
+    marks = ", ".join("?" * len(allegation_ids))
+    rows = _leaf_rows(
+        cur,
+        (f"SELECT allegation_id, position FROM audit_leaves WHERE version = 1"
+         f" AND allegation_id IN ({marks})", list(allegation_ids)),
+        (f"SELECT l.allegation_id, l.position FROM {events_table} e JOIN audit_leaves l"
+         f" ON {_LEAF_OF_EVENT} AND l.version = 1"
+         f" WHERE e.originator_version = 1 AND e.originator_id IN ({marks})",
+         [UUID(i).hex for i in allegation_ids]),
+        lambda found: {r["allegation_id"] for r in found} >= wanted)
+    return {r["allegation_id"]: int(r["position"]) for r in rows if r["allegation_id"] in wanted}
 
 
 def records_of(cur: Cursor, db: Database, allegation_id: UUID, topic: str, max_version: int,
@@ -305,22 +312,18 @@ def records_of(cur: Cursor, db: Database, allegation_id: UUID, topic: str, max_v
     """An allegation's stored records of one topic up to `max_version`, newest first, at most
     `limit`: version, position, topic and state (only events that have a position yet);
     found as `leaves_of` finds leaves."""
-    by_leaves = ("SELECT l.version, l.position, l.topic, e.state" + leaves_with_records(db)
-                 + " WHERE l.allegation_id = ? AND l.topic = ? AND l.version <= ?"
-                 " ORDER BY l.version DESC LIMIT ?")
-    params = (str(allegation_id), topic, max_version, limit)
-    if cur.dialect != "sqlite":
-        return cur.execute(by_leaves, params).fetchall()
-    rows = cur.execute(
-        f"SELECT e.originator_version AS version, l.position, e.topic, e.state"
-        f" FROM {db.events_table} e LEFT JOIN audit_leaves l ON l.position = e.rowid - 1"
-        " AND l.notification_id = e.rowid AND l.allegation_id = ?"
-        " WHERE e.originator_id = ? AND e.topic = ? AND e.originator_version <= ?"
-        " ORDER BY e.originator_version DESC LIMIT ?",
-        (str(allegation_id), allegation_id.hex, topic, max_version, limit)).fetchall()
-    if all(r["position"] is not None for r in rows):
-        return rows
-    return cur.execute(by_leaves, params).fetchall()
+    return _leaf_rows(
+        cur,
+        ("SELECT l.version, l.position, l.topic, e.state" + leaves_with_records(db)
+         + " WHERE l.allegation_id = ? AND l.topic = ? AND l.version <= ?"
+         " ORDER BY l.version DESC LIMIT ?", (str(allegation_id), topic, max_version, limit)),
+        ("SELECT e.originator_version AS version, l.position, e.topic, e.state"
+         f" FROM {db.events_table} e LEFT JOIN audit_leaves l ON {_LEAF_OF_EVENT}"
+         " AND l.allegation_id = ?"
+         " WHERE e.originator_id = ? AND e.topic = ? AND e.originator_version <= ?"
+         " ORDER BY e.originator_version DESC LIMIT ?",
+         (str(allegation_id), allegation_id.hex, topic, max_version, limit)),
+        _all_placed)
 
 
 _LAST_LEAF = "SELECT position, leaf_hash FROM audit_leaves ORDER BY position DESC LIMIT 1"
